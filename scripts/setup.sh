@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what selfharness and its tests need on a fresh Debian machine: bubblewrap (the
-# sandbox) and the tools the built-in tasks use. Idempotent; quiet when everything is there.
+# sandbox), the tools the built-in tasks use, and chromium (the report's browser test).
+# Idempotent; quiet when everything is there.
 set -euo pipefail
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
@@ -9,6 +10,7 @@ command -v git >/dev/null || need+=(git)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 [ -x /usr/bin/python3 ] || need+=(python3)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -5,7 +5,7 @@ use crate::models::{self, ModelArgs};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use selfharness_core::eval::{evaluate_all, EvalDirs, EvalJob, EvalStatus, Evaluation};
+use selfharness_core::eval::{evaluate_all, EvalDirs, EvalJob, EvalStatus, Evaluation, Slots};
 use selfharness_core::harness::Harness;
 use selfharness_core::model::Model;
 use selfharness_core::stats::{wilson, Z95};
@@ -78,28 +78,11 @@ pub struct Summary {
     pub run_dir: PathBuf,
 }
 
+/// `20261126-114205` for now, in UTC (run directory names).
 pub fn utc_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::runs_cmd::utc(std::time::SystemTime::now())
+        .replace(['-', ':'], "")
+        .replace(' ', "-")
 }
 
 pub fn load_suite(dir: &Path, quiet: bool) -> Result<Suite> {
@@ -203,7 +186,13 @@ pub fn run_plan(plan: Plan, args: &EvalArgs) -> Result<Summary> {
         ));
         pb.inc(1);
     };
-    let results = evaluate_all(plan.jobs, plan.model.clone(), &dirs, args.jobs, &on_done);
+    let results = evaluate_all(
+        plan.jobs,
+        plan.model.clone(),
+        &dirs,
+        &Slots::new(args.jobs),
+        &on_done,
+    );
     pb.finish_and_clear();
     let summary = summarise(
         &plan.harness,
@@ -354,15 +343,21 @@ pub enum BenchWhat {
         #[arg(long)]
         json: bool,
     },
+    /// Run the loop on the scripted testbed over seeds × flaw profiles and score it against the
+    /// planted flaws: lift recovered, mining recall, false-accept rate, evaluations saved.
+    Improve(crate::bench_improve::ImproveArgs),
 }
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
-    let BenchWhat::Eval {
-        suite,
-        jobs,
-        seed,
-        json,
-    } = args.what;
+    let (suite, jobs, seed, json) = match args.what {
+        BenchWhat::Eval {
+            suite,
+            jobs,
+            seed,
+            json,
+        } => (suite, jobs, seed, json),
+        BenchWhat::Improve(a) => return crate::bench_improve::improve(a),
+    };
     let out = std::env::temp_dir().join(format!("selfharness-bench-{}", std::process::id()));
     let eval_args = EvalArgs {
         harness: None,

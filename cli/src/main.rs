@@ -4,13 +4,17 @@
 //! # Layout
 //! - `models` — building a Model (scripted or openai) from flags.
 //! - `eval_cmd` — `selfharness eval` and `selfharness bench eval`.
+//! - `bench_improve` — `selfharness bench improve`: the loop scored against planted flaws.
 //! - `run_cmd` — `selfharness run`, the loop in one process.
 //! - `misc` — `serve-model`, `patch`, `tasks check`.
+//! - `runs_cmd` — `runs`, `show`, `report`: past runs from their directories.
 
+mod bench_improve;
 mod eval_cmd;
 mod misc;
 mod models;
 mod run_cmd;
+mod runs_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +46,12 @@ enum Command {
     Tasks(misc::TasksArgs),
     /// Benchmarks that print measured figures (never run in the default tests).
     Bench(eval_cmd::BenchArgs),
+    /// List past runs: start time, model, generations, baseline → final validation pass rate, status.
+    Runs(runs_cmd::RunsArgs),
+    /// Print one run's summary and the path to its report.html.
+    Show(runs_cmd::ShowArgs),
+    /// Regenerate report.md, report.html, report.json and the trace pages from a run's event log.
+    Report(runs_cmd::ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +70,9 @@ fn main() -> std::process::ExitCode {
         Command::Patch(a) => misc::patch(a),
         Command::Tasks(a) => misc::tasks(a),
         Command::Bench(a) => eval_cmd::bench(a),
+        Command::Runs(a) => runs_cmd::runs(a),
+        Command::Show(a) => runs_cmd::show(a),
+        Command::Report(a) => runs_cmd::report(a),
     };
     match result {
         Ok(code) => code,

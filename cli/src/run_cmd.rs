@@ -6,7 +6,7 @@ use crate::models::{self, ModelArgs};
 use anyhow::{Context, Result};
 use clap::Args;
 use selfharness_coordinator::{Backend, Coordinator, RunConfig, RunEvent};
-use selfharness_core::eval::{evaluate_all, EvalDirs, EvalJob, Evaluation};
+use selfharness_core::eval::{evaluate_all, EvalDirs, EvalJob, Evaluation, Slots};
 use selfharness_core::harness::Harness;
 use selfharness_core::model::Model;
 use selfharness_core::policy::Policy;
@@ -35,9 +35,10 @@ pub struct RunArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 4)]
     pub train_trials: u32,
-    #[arg(long, default_value_t = 8)]
+    /// Trials per validation task: more trials, more power to accept small real gains.
+    #[arg(long, default_value_t = 16)]
     pub val_trials: u32,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub test_trials: u32,
     /// The run's total false-accept budget (split evenly over every test it may run).
     #[arg(long, default_value_t = 0.05)]
@@ -66,9 +67,14 @@ pub struct RunArgs {
     /// Dollars per million tokens, for --max-dollars.
     #[arg(long, default_value_t = 0.0)]
     pub price_per_mtok: f64,
-    /// Evaluations at once.
-    #[arg(long, default_value_t = 16)]
+    /// Evaluations at once (episodes mostly wait on commands, so more than the core count helps).
+    #[arg(long, default_value_t = 32)]
     pub jobs: usize,
+    /// Validation pairs per candidate per round of the sequential test: smaller rounds stop
+    /// hopeless candidates sooner, larger ones keep more evaluations in flight. Decisions are
+    /// the same whatever the value.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
     /// Run directory; default runs/run-<UTC time>.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -88,7 +94,8 @@ pub struct RunArgs {
 pub struct LocalBackend {
     pub model: Arc<dyn Model>,
     pub dirs: EvalDirs,
-    pub jobs: usize,
+    /// Shared by every concurrent call: `--jobs` evaluations at once in all.
+    pub slots: Arc<Slots>,
 }
 
 impl Backend for LocalBackend {
@@ -100,7 +107,7 @@ impl Backend for LocalBackend {
         jobs: Vec<EvalJob>,
         on_done: &(dyn Fn(&Evaluation) + Sync),
     ) -> Vec<Evaluation> {
-        evaluate_all(jobs, self.model.clone(), &self.dirs, self.jobs, on_done)
+        evaluate_all(jobs, self.model.clone(), &self.dirs, &self.slots, on_done)
     }
     fn trace_path(&self, name: &str) -> PathBuf {
         self.dirs.traces.join(name)
@@ -205,7 +212,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 plateau: args.plateau,
                 early_stop: !args.no_early_stop,
                 ablation: !args.no_ablation,
-                batch: args.jobs.max(1),
+                batch: args.batch.max(1),
                 max_evals: args.max_evals,
                 max_tokens: args.max_tokens,
                 max_wall_secs: args.max_wall_secs,
@@ -236,7 +243,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             sandboxes: std::env::temp_dir().join("selfharness-sandboxes"),
             traces: run_dir.join("traces"),
         },
-        jobs: args.jobs,
+        slots: Arc::new(Slots::new(args.jobs)),
     };
     let mut c = Coordinator::new(cfg, suite, policy, baseline, &backend, run_dir.clone());
     let (json, quiet) = (args.json, args.quiet);

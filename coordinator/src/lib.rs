@@ -20,11 +20,11 @@ use selfharness_core::task::{Split, Suite, Task};
 use selfharness_core::trace::Trace;
 use selfharness_miner::{mine, MineRequest, Weakness};
 use selfharness_proposer::{Catalogue, ProposeRequest, Proposer, Rejection};
-use selfharness_validator::{validate, Decision, Pair, ValidationConfig};
+use selfharness_validator::{Decision, Pair, Sequential, ValidationConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +89,8 @@ impl Default for RunConfig {
             generations: 5,
             k: 4,
             train_trials: 4,
-            val_trials: 8,
-            test_trials: 4,
+            val_trials: 16,
+            test_trials: 8,
             alpha: 0.05,
             tolerance: 1,
             plateau: 2,
@@ -205,11 +205,30 @@ pub struct Coordinator<'a> {
     pub on_event: Box<dyn Fn(&RunEvent) + Sync + 'a>,
     /// Called with every evaluation as it lands (progress for the CLI).
     pub on_eval: Box<dyn Fn(&Evaluation) + Sync + 'a>,
-    log: Option<log::RunLog>,
-    cache: BTreeMap<String, Evaluation>,
+    log: Mutex<Option<log::RunLog>>,
+    store: Mutex<Store>,
     sealed: bool,
+    started: Instant,
+}
+
+/// Every evaluation of the run by key (content-addressed: nothing runs twice), and what they
+/// cost.
+#[derive(Default)]
+struct Store {
+    cache: BTreeMap<String, Evaluation>,
     evals_run: u64,
     tokens: u64,
+}
+
+/// What evaluating needs, borrowed from the coordinator so that several threads (one per
+/// candidate under validation) can evaluate at once.
+struct Evaluator<'c> {
+    cfg: &'c RunConfig,
+    backend: &'c dyn Backend,
+    log: &'c Mutex<Option<log::RunLog>>,
+    store: &'c Mutex<Store>,
+    on_eval: &'c (dyn Fn(&Evaluation) + Sync),
+    sealed: bool,
     started: Instant,
 }
 
@@ -240,18 +259,18 @@ impl<'a> Coordinator<'a> {
             run_dir,
             on_event: Box::new(|_| {}),
             on_eval: Box::new(|_| {}),
-            log: None,
-            cache: BTreeMap::new(),
+            log: Mutex::new(None),
+            store: Mutex::new(Store::default()),
             sealed: true,
-            evals_run: 0,
-            tokens: 0,
             started: Instant::now(),
         }
     }
 
     fn emit(&mut self, e: RunEvent) -> Result<()> {
-        let log = self.log.as_mut().expect("log opened by run()");
-        let new = log.emit(&e)?;
+        let new = lock(&self.log)
+            .as_mut()
+            .expect("log opened by run()")
+            .emit(&e)?;
         if new || !matches!(e, RunEvent::Evaluated { .. }) {
             (self.on_event)(&e);
         }
@@ -283,92 +302,89 @@ impl<'a> Coordinator<'a> {
         self.evaluate_jobs(jobs, split)
     }
 
+    fn log_path(&self) -> PathBuf {
+        lock(&self.log).as_ref().map_or_else(
+            || self.run_dir.join("events.jsonl"),
+            |l| l.path().to_path_buf(),
+        )
+    }
+
+    fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator {
+            cfg: &self.cfg,
+            backend: self.backend,
+            log: &self.log,
+            store: &self.store,
+            on_eval: &*self.on_eval,
+            sealed: self.sealed,
+            started: self.started,
+        }
+    }
+
     /// Evaluate `jobs` (all of `split`) in one parallel batch, skipping cached ones. Refuses
     /// the test split while it is sealed.
     pub fn evaluate_jobs(&mut self, jobs: Vec<EvalJob>, split: Split) -> Result<Vec<Evaluation>> {
-        if split == Split::Test && self.sealed {
-            return Err(Error::Sealed(jobs.len()));
-        }
-        let model = self.backend.model_id();
-        let keys: Vec<String> = jobs
-            .iter()
-            .map(|j| eval_key(&j.harness.id(), &j.task.id, &model, j.trial, j.seed))
-            .collect();
-        let mut seen = BTreeSet::new();
-        let missing: Vec<EvalJob> = jobs
-            .iter()
-            .zip(&keys)
-            .filter(|(_, k)| !self.cache.contains_key(*k) && seen.insert((*k).clone()))
-            .map(|(j, _)| j.clone())
-            .collect();
-        if !missing.is_empty() {
-            let log = std::sync::Mutex::new(self.log.take().expect("log opened"));
-            let failed = std::sync::Mutex::new(None);
-            let on_eval = &self.on_eval;
-            let results = self.backend.evaluate(missing, &|ev| {
-                if let Err(e) = log.lock().expect("log lock").emit(&RunEvent::Evaluated {
-                    evaluation: ev.clone(),
-                }) {
-                    *failed.lock().expect("lock") = Some(e);
-                }
-                on_eval(ev);
-            });
-            self.log = Some(log.into_inner().expect("log lock"));
-            if let Some(e) = failed.into_inner().expect("lock") {
-                return Err(e.into());
-            }
-            for ev in results {
-                self.evals_run += 1;
-                self.tokens += ev.usage.prompt_tokens + ev.usage.completion_tokens;
-                self.cache.insert(ev.key.clone(), ev);
-            }
-        }
-        Ok(keys.iter().map(|k| self.cache[k].clone()).collect())
+        self.evaluator().run(jobs, split)
     }
 
     fn budget_stop(&self) -> Option<String> {
-        let c = &self.cfg;
-        let dollars = self.tokens as f64 / 1e6 * c.price_per_mtok;
-        if c.max_evals > 0 && self.evals_run >= c.max_evals {
-            return Some(format!(
-                "budget: {} evaluations reached the cap of {}",
-                self.evals_run, c.max_evals
-            ));
-        }
-        if c.max_tokens > 0 && self.tokens >= c.max_tokens {
-            return Some(format!(
-                "budget: {} tokens reached the cap of {}",
-                self.tokens, c.max_tokens
-            ));
-        }
-        if c.max_dollars > 0.0 && dollars >= c.max_dollars {
-            return Some(format!(
-                "budget: ${dollars:.2} reached the cap of ${:.2}",
-                c.max_dollars
-            ));
-        }
-        if c.max_wall_secs > 0 && self.started.elapsed().as_secs() >= c.max_wall_secs {
-            return Some(format!(
-                "budget: wall time reached the cap of {}s",
-                c.max_wall_secs
-            ));
-        }
-        None
+        self.evaluator().budget_stop()
     }
 
     fn score(&mut self, h: &Arc<Harness>, split: Split, trials: u32) -> Result<SplitScore> {
-        let tasks = self.tasks(split);
-        let evs = self.evaluate(h, &tasks, trials, split)?;
-        Ok(SplitScore {
-            harness_id: h.id(),
-            split,
-            passed: evs.iter().filter(|e| e.passed()).count() as u32,
-            total: evs.iter().filter(|e| e.reward.is_some()).count() as u32,
-        })
+        Ok(self.score_all(&[(h.clone(), split, trials)])?.remove(0))
     }
 
-    /// Paired validation of `cand` against `champ` on the validation split.
-    fn validate_pair(&mut self, champ: &Arc<Harness>, cand: &Arc<Harness>) -> Result<Decision> {
+    /// Score several (harness, split, trials) at once: one parallel evaluation for all.
+    fn score_all(&mut self, what: &[(Arc<Harness>, Split, u32)]) -> Result<Vec<SplitScore>> {
+        let mut jobs = Vec::new();
+        let mut spans = Vec::new();
+        for (h, split, trials) in what {
+            let tasks = self.tasks(*split);
+            let before = jobs.len();
+            for t in &tasks {
+                for trial in 0..*trials {
+                    jobs.push(EvalJob {
+                        task: t.clone(),
+                        harness: h.clone(),
+                        trial,
+                        seed: self.cfg.seed,
+                    });
+                }
+            }
+            spans.push(jobs.len() - before);
+        }
+        let split = if what.iter().any(|w| w.1 == Split::Test) {
+            Split::Test
+        } else {
+            Split::Validation
+        };
+        let evs = self.evaluate_jobs(jobs, split)?;
+        let mut it = evs.iter();
+        Ok(what
+            .iter()
+            .zip(spans)
+            .map(|((h, split, _), n)| {
+                let evs: Vec<&Evaluation> = it.by_ref().take(n).collect();
+                SplitScore {
+                    harness_id: h.id(),
+                    split: *split,
+                    passed: evs.iter().filter(|e| e.passed()).count() as u32,
+                    total: evs.iter().filter(|e| e.reward.is_some()).count() as u32,
+                }
+            })
+            .collect())
+    }
+
+    /// Paired validation of every candidate against `champ` on the validation split. The
+    /// candidates' sequential tests run side by side: each round gathers the next batch of
+    /// every undecided test into one parallel evaluation, so slow episodes of one candidate
+    /// overlap with the others' work.
+    fn validate_many(
+        &mut self,
+        champ: &Arc<Harness>,
+        cands: &[(Arc<Harness>, Vec<String>)],
+    ) -> Result<Vec<Decision>> {
         let tasks = self.tasks(Split::Validation);
         let champ_evs = self.evaluate(champ, &tasks, self.cfg.val_trials, Split::Validation)?;
         let outcomes: BTreeMap<Pair, bool> = champ_evs
@@ -390,40 +406,77 @@ impl<'a> Coordinator<'a> {
             early_stop: self.cfg.early_stop,
             batch: self.cfg.batch,
         };
+        // Which weaknesses each champion failure shows: a candidate's test runs the failures
+        // of the weaknesses it targets first. (Only the order of evaluation uses this; the
+        // decision is the same in any order.)
+        let shows: BTreeMap<Pair, Vec<String>> = champ_evs
+            .iter()
+            .filter(|e| e.reward.is_some() && !e.passed())
+            .filter_map(|e| {
+                let trace = Trace::load(&self.backend.trace_path(e.trace.as_ref()?)).ok()?;
+                let instruction = &tasks.iter().find(|t| t.id == e.task_id)?.instruction;
+                let pair = Pair {
+                    task_id: e.task_id.clone(),
+                    trial: e.trial,
+                };
+                Some((pair, selfharness_miner::weaknesses_of(&trace, instruction)))
+            })
+            .collect();
         let by_id: BTreeMap<String, Task> = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
-        let mut err = None;
-        let decision = validate(&outcomes, &vcfg, &mut |pairs: &[Pair]| {
-            let jobs: Vec<EvalJob> = pairs
+        let ev = self.evaluator();
+        let seed = self.cfg.seed;
+        let (ev, by_id, outcomes, shows) = (&ev, &by_id, &outcomes, &shows);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = cands
                 .iter()
-                .map(|p| EvalJob {
-                    task: by_id[&p.task_id].clone(),
-                    harness: cand.clone(),
-                    trial: p.trial,
-                    seed: self.cfg.seed,
+                .map(|(cand, targets)| {
+                    scope.spawn(move || -> Result<Decision> {
+                        let first = shows
+                            .iter()
+                            .filter(|(_, ws)| ws.iter().any(|w| targets.contains(w)))
+                            .map(|(p, _)| p.clone())
+                            .collect();
+                        let mut test = Sequential::new(outcomes.clone(), vcfg).prioritise(&first);
+                        loop {
+                            if let Some(r) = ev.budget_stop() {
+                                test.abandon(format!("undecided: {r}"));
+                            }
+                            let batch = test.next_batch();
+                            if batch.is_empty() {
+                                break;
+                            }
+                            let jobs: Vec<EvalJob> = batch
+                                .iter()
+                                .map(|p| EvalJob {
+                                    task: by_id[&p.task_id].clone(),
+                                    harness: cand.clone(),
+                                    trial: p.trial,
+                                    seed,
+                                })
+                                .collect();
+                            // An infrastructure error counts as a candidate failure here (it
+                            // can only make acceptance harder); the log keeps it as an error.
+                            let evs = ev.run(jobs, Split::Validation)?;
+                            test.record(&evs.iter().map(|e| e.passed()).collect::<Vec<_>>());
+                        }
+                        Ok(test.decision().cloned().expect("every test decided"))
+                    })
                 })
                 .collect();
-            match self.evaluate_jobs(jobs, Split::Validation) {
-                // An infrastructure error counts as a candidate failure here; it is logged as such.
-                Ok(evs) => evs.iter().map(|e| e.passed()).collect(),
-                Err(e) => {
-                    err = Some(e);
-                    pairs.iter().map(|_| false).collect()
-                }
-            }
-        });
-        match err {
-            Some(e) => Err(e),
-            None => Ok(decision),
-        }
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("validation thread panicked"))
+                .collect()
+        })
     }
 
     /// Run (or, when the run directory holds an event log, resume) the whole run.
     pub fn run(&mut self) -> Result<RunOutcome> {
         let (log, evals) = log::RunLog::open(&self.run_dir)?;
-        for ev in evals {
-            self.cache.insert(ev.key.clone(), ev);
-        }
-        self.log = Some(log);
+        lock(&self.store)
+            .cache
+            .extend(evals.into_iter().map(|ev| (ev.key.clone(), ev)));
+        *lock(&self.log) = Some(log);
         self.started = Instant::now();
         let baseline = Arc::new(self.baseline.clone());
         self.emit(RunEvent::RunStarted {
@@ -434,6 +487,8 @@ impl<'a> Coordinator<'a> {
         save_harness(&self.run_dir, &baseline)?;
         let mut champion = baseline.clone();
         let mut tried: BTreeSet<String> = BTreeSet::from([champion.id()]);
+        // The accepted edits in the champion, in order (for the final ablation).
+        let mut lineage: Vec<(String, HarnessPatch)> = Vec::new();
         let mut idle = 0u32;
         let instructions: BTreeMap<String, String> = self
             .suite
@@ -490,17 +545,20 @@ impl<'a> Coordinator<'a> {
                 proposals: records,
                 rejected: resp.rejected.clone(),
             })?;
-            // Validate each proposal against the champion.
+            // Validate every proposal against the champion, side by side.
+            let cands: Vec<(Arc<Harness>, Vec<String>)> = resp
+                .proposals
+                .iter()
+                .map(|p| {
+                    tried.insert(p.harness.id());
+                    let mut cand = p.harness.clone();
+                    cand.generation = generation;
+                    (Arc::new(cand), p.patch.targets.clone())
+                })
+                .collect();
+            let decisions = self.validate_many(&champion, &cands)?;
             let mut accepted: Vec<(selfharness_proposer::Proposal, Decision)> = Vec::new();
-            for p in resp.proposals {
-                tried.insert(p.harness.id());
-                if let Some(r) = self.budget_stop() {
-                    reason = r;
-                    break;
-                }
-                let mut cand = p.harness.clone();
-                cand.generation = generation;
-                let decision = self.validate_pair(&champion, &Arc::new(cand))?;
+            for (p, decision) in resp.proposals.into_iter().zip(decisions) {
                 self.emit(RunEvent::Decided {
                     generation,
                     proposal: p.id.clone(),
@@ -524,7 +582,9 @@ impl<'a> Coordinator<'a> {
                 continue;
             }
             idle = 0;
-            // Compose, strongest first; re-validate a composition of more than one edit.
+            // Compose, strongest first, one edit per weakness (two accepted fixes of the same
+            // weakness would make one of them dead weight); re-validate a composition of more
+            // than one edit.
             accepted.sort_by(|a, b| {
                 (b.1.b as i64 - b.1.c as i64)
                     .cmp(&(a.1.b as i64 - a.1.c as i64))
@@ -532,10 +592,16 @@ impl<'a> Coordinator<'a> {
             });
             let mut composed = (*champion).clone();
             let mut used = Vec::new();
+            let mut covered = BTreeSet::new();
             for (p, _) in &accepted {
+                let targets = &p.patch.targets;
+                if !targets.is_empty() && targets.iter().all(|t| covered.contains(t)) {
+                    continue;
+                }
                 if let Ok(h) = p.patch.apply(&composed, &self.policy) {
                     composed = h;
                     used.push(p.id.clone());
+                    covered.extend(targets.iter().cloned());
                 }
             }
             composed.parent = Some(champion.id());
@@ -545,7 +611,14 @@ impl<'a> Coordinator<'a> {
             let mut decision = None;
             if used.len() > 1 {
                 tried.insert(next.id());
-                let d = self.validate_pair(&champion, &next)?;
+                let targets = accepted
+                    .iter()
+                    .filter(|(p, _)| used.contains(&p.id))
+                    .flat_map(|(p, _)| p.patch.targets.iter().cloned())
+                    .collect();
+                let d = self
+                    .validate_many(&champion, &[(next.clone(), targets)])?
+                    .remove(0);
                 if !d.accepted {
                     let (best, _) = &accepted[0];
                     let mut h = best.harness.clone();
@@ -565,6 +638,12 @@ impl<'a> Coordinator<'a> {
             })?;
             let validation = self.score(&next, Split::Validation, self.cfg.val_trials)?;
             save_harness(&self.run_dir, &next)?;
+            lineage.extend(
+                accepted
+                    .iter()
+                    .filter(|(p, _)| used.contains(&p.id))
+                    .map(|(p, _)| (p.id.clone(), p.patch.clone())),
+            );
             self.emit(RunEvent::Advanced {
                 generation,
                 champion: (*next).clone(),
@@ -578,22 +657,30 @@ impl<'a> Coordinator<'a> {
         })?;
         // The run is over: now, and only now, the test split is unsealed.
         self.sealed = false;
-        for h in [&baseline, &champion] {
-            let s = self.score(h, Split::Validation, self.cfg.val_trials)?;
-            self.emit(RunEvent::Scored { score: s })?;
-            let s = self.score(h, Split::Test, self.cfg.test_trials)?;
-            self.emit(RunEvent::Scored { score: s })?;
+        let (v, t) = (self.cfg.val_trials, self.cfg.test_trials);
+        let scores = self.score_all(&[
+            (baseline.clone(), Split::Validation, v),
+            (baseline.clone(), Split::Test, t),
+            (champion.clone(), Split::Validation, v),
+            (champion.clone(), Split::Test, t),
+        ])?;
+        for score in scores {
+            self.emit(RunEvent::Scored { score })?;
         }
         if self.cfg.ablation {
-            self.ablate(&champion)?;
+            self.ablate(&champion, &lineage)?;
         }
+        let (evaluations, tokens) = {
+            let s = lock(&self.store);
+            (s.evals_run, s.tokens)
+        };
         self.emit(RunEvent::Finished {
             champion: champion.id(),
             reason: reason.clone(),
-            evaluations: self.evals_run,
-            tokens: self.tokens,
+            evaluations,
+            tokens,
         })?;
-        report::write(&self.run_dir, self.log.as_ref().expect("log").path()).map_err(Error::Log)?;
+        report::write(&self.run_dir, &self.log_path()).map_err(Error::Log)?;
         Ok(RunOutcome {
             champion: (*champion).clone(),
             reason,
@@ -602,44 +689,126 @@ impl<'a> Coordinator<'a> {
     }
 
     /// Effect of each accepted edit in the final champion: champion minus champion-without-it,
-    /// on the validation split.
-    fn ablate(&mut self, champion: &Arc<Harness>) -> Result<()> {
-        let text = std::fs::read_to_string(self.log.as_ref().expect("log").path())?;
-        let mut patches: Vec<(String, HarnessPatch)> = Vec::new();
-        let mut proposals: BTreeMap<String, HarnessPatch> = BTreeMap::new();
-        for line in text.lines() {
-            match serde_json::from_str::<RunEvent>(line) {
-                Ok(RunEvent::Proposed { proposals: ps, .. }) => {
-                    proposals.extend(ps.into_iter().map(|p| (p.id, p.patch)))
-                }
-                Ok(RunEvent::Advanced { accepted, .. }) => patches.extend(
-                    accepted
-                        .into_iter()
-                        .filter_map(|id| proposals.get(&id).cloned().map(|p| (id, p))),
-                ),
-                _ => {}
-            }
-        }
-        let full = self.score(champion, Split::Validation, self.cfg.val_trials)?;
-        let rate = |s: &SplitScore| f64::from(s.passed) / f64::from(s.total.max(1));
-        for (i, (id, _)) in patches.iter().enumerate() {
+    /// on the validation split (all the ablated harnesses evaluated at once).
+    fn ablate(
+        &mut self,
+        champion: &Arc<Harness>,
+        lineage: &[(String, HarnessPatch)],
+    ) -> Result<()> {
+        let mut what = vec![(champion.clone(), Split::Validation, self.cfg.val_trials)];
+        for i in 0..lineage.len() {
             let mut h = self.baseline.clone();
-            for (j, (_, p)) in patches.iter().enumerate() {
+            for (j, (_, p)) in lineage.iter().enumerate() {
                 if i != j {
                     if let Ok(n) = p.apply(&h, &self.policy) {
                         h = n;
                     }
                 }
             }
-            let without = Arc::new(h);
-            let s = self.score(&without, Split::Validation, self.cfg.val_trials)?;
+            what.push((Arc::new(h), Split::Validation, self.cfg.val_trials));
+        }
+        let scores = self.score_all(&what)?;
+        let rate = |s: &SplitScore| f64::from(s.passed) / f64::from(s.total.max(1));
+        for ((id, _), s) in lineage.iter().zip(&scores[1..]) {
             self.emit(RunEvent::Ablated {
                 proposal: id.clone(),
-                without: without.id(),
-                effect: rate(&full) - rate(&s),
+                without: s.harness_id.clone(),
+                effect: rate(&scores[0]) - rate(s),
             })?;
         }
         Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Evaluator<'_> {
+    /// Evaluate `jobs` (all of `split`) in one parallel batch, skipping cached ones; every new
+    /// result is logged as it lands and counted once, however often it is reported.
+    fn run(&self, jobs: Vec<EvalJob>, split: Split) -> Result<Vec<Evaluation>> {
+        if split == Split::Test && self.sealed {
+            return Err(Error::Sealed(jobs.len()));
+        }
+        let model = self.backend.model_id();
+        let keys: Vec<String> = jobs
+            .iter()
+            .map(|j| eval_key(&j.harness.id(), &j.task.id, &model, j.trial, j.seed))
+            .collect();
+        let missing: Vec<EvalJob> = {
+            let store = lock(self.store);
+            let mut seen = BTreeSet::new();
+            jobs.iter()
+                .zip(&keys)
+                .filter(|(_, k)| !store.cache.contains_key(*k) && seen.insert((*k).clone()))
+                .map(|(j, _)| j.clone())
+                .collect()
+        };
+        if !missing.is_empty() {
+            let failed = Mutex::new(None);
+            let results = self.backend.evaluate(missing, &|ev| {
+                let logged =
+                    lock(self.log)
+                        .as_mut()
+                        .expect("log opened")
+                        .emit(&RunEvent::Evaluated {
+                            evaluation: ev.clone(),
+                        });
+                match logged {
+                    Err(e) => *lock(&failed) = Some(e),
+                    Ok(true) => (self.on_eval)(ev),
+                    Ok(false) => {}
+                }
+            });
+            if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                return Err(e.into());
+            }
+            let mut store = lock(self.store);
+            for ev in results {
+                if !store.cache.contains_key(&ev.key) {
+                    store.evals_run += 1;
+                    store.tokens += ev.usage.prompt_tokens + ev.usage.completion_tokens;
+                    store.cache.insert(ev.key.clone(), ev);
+                }
+            }
+        }
+        let store = lock(self.store);
+        Ok(keys.iter().map(|k| store.cache[k].clone()).collect())
+    }
+
+    fn budget_stop(&self) -> Option<String> {
+        let c = self.cfg;
+        let (evals_run, tokens) = {
+            let s = lock(self.store);
+            (s.evals_run, s.tokens)
+        };
+        let dollars = tokens as f64 / 1e6 * c.price_per_mtok;
+        if c.max_evals > 0 && evals_run >= c.max_evals {
+            return Some(format!(
+                "budget: {evals_run} evaluations reached the cap of {}",
+                c.max_evals
+            ));
+        }
+        if c.max_tokens > 0 && tokens >= c.max_tokens {
+            return Some(format!(
+                "budget: {tokens} tokens reached the cap of {}",
+                c.max_tokens
+            ));
+        }
+        if c.max_dollars > 0.0 && dollars >= c.max_dollars {
+            return Some(format!(
+                "budget: ${dollars:.2} reached the cap of ${:.2}",
+                c.max_dollars
+            ));
+        }
+        if c.max_wall_secs > 0 && self.started.elapsed().as_secs() >= c.max_wall_secs {
+            return Some(format!(
+                "budget: wall time reached the cap of {}s",
+                c.max_wall_secs
+            ));
+        }
+        None
     }
 }
 

@@ -11,6 +11,8 @@ pub struct RunLog {
     /// Non-evaluation events already in the log, in order.
     recorded: Vec<RunEvent>,
     cursor: usize,
+    /// Keys of the evaluations in the log: a result reported twice is written once.
+    evaluated: std::collections::HashSet<String>,
     file: std::fs::File,
 }
 
@@ -58,6 +60,7 @@ impl RunLog {
                 path,
                 recorded,
                 cursor: 0,
+                evaluated: evals.iter().map(|e| e.key.clone()).collect(),
                 file,
             },
             evals,
@@ -75,6 +78,11 @@ impl RunLog {
 
     /// Append `e` unless replay shows it is already recorded. Returns whether it was new.
     pub fn emit(&mut self, e: &RunEvent) -> std::io::Result<bool> {
+        if let RunEvent::Evaluated { evaluation } = e {
+            if !self.evaluated.insert(evaluation.key.clone()) {
+                return Ok(false);
+            }
+        }
         if !matches!(e, RunEvent::Evaluated { .. }) && self.cursor < self.recorded.len() {
             let old = &self.recorded[self.cursor];
             if std::mem::discriminant(old) != std::mem::discriminant(e) {

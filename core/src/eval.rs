@@ -170,22 +170,60 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
 
 /// Run `jobs` on `concurrency` threads; `on_done` sees each result as it lands. Results come
 /// back in job order.
+/// A limit on evaluations running at once, shared by every caller that holds it (several
+/// threads may each hand [`evaluate_all`] a batch; together they never exceed the limit).
+pub struct Slots {
+    total: usize,
+    free: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    pub fn new(n: usize) -> Self {
+        Slots {
+            total: n.max(1),
+            free: Mutex::new(n.max(1)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        drop(free);
+        struct Release<'a>(&'a Slots);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        f()
+    }
+}
+
+/// Run `jobs` in parallel, each in a slot of `slots`; `on_done` sees every result as it
+/// lands; results come back in job order.
 pub fn evaluate_all(
     jobs: Vec<EvalJob>,
     model: Arc<dyn Model>,
     dirs: &EvalDirs,
-    concurrency: usize,
+    slots: &Slots,
     on_done: &(dyn Fn(&Evaluation) + Sync),
 ) -> Vec<Evaluation> {
     let n = jobs.len();
     let queue = Mutex::new(jobs.into_iter().enumerate());
     let results: Mutex<Vec<Option<Evaluation>>> = Mutex::new(vec![None; n]);
     std::thread::scope(|s| {
-        for _ in 0..concurrency.max(1).min(n.max(1)) {
+        for _ in 0..slots.total.min(n.max(1)) {
             s.spawn(|| loop {
                 let next = queue.lock().expect("queue lock").next();
                 let Some((i, job)) = next else { break };
-                let ev = evaluate(&job, &*model, dirs);
+                let ev = slots.run(|| evaluate(&job, &*model, dirs));
                 on_done(&ev);
                 results.lock().expect("results lock")[i] = Some(ev);
             });

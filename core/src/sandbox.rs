@@ -189,7 +189,16 @@ impl Sandbox {
     }
 
     fn command(&self, script: &str, args: &[&str], verifier: bool) -> Command {
-        let mut c = Command::new(&self.bwrap);
+        // `setpriv --pdeathsig KILL` makes bwrap itself die with the thread that started it,
+        // so a killed selfharness leaves no sandbox behind (bwrap's own --die-with-parent then
+        // takes everything inside with it).
+        let mut c = if Path::new(SETPRIV).exists() {
+            let mut c = Command::new(SETPRIV);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(&self.bwrap);
+            c
+        } else {
+            Command::new(&self.bwrap)
+        };
         c.args([
             "--unshare-all",
             "--die-with-parent",
@@ -324,8 +333,7 @@ impl Sandbox {
             }
             if start.elapsed() >= timeout {
                 timed_out = true;
-                // bwrap dies, and with it (die-with-parent + pid namespace) every process inside.
-                let _ = child.kill();
+                kill_sandbox(&mut child);
                 break child
                     .wait()
                     .map_err(|e| Error::Sandbox(format!("wait: {e}")))?;
@@ -333,8 +341,15 @@ impl Sandbox {
             std::thread::sleep(nap);
             nap = (nap * 2).min(Duration::from_millis(20));
         };
-        let (stdout, stdout_bytes) = out.join().unwrap_or_default();
-        let (stderr, stderr_bytes) = err.join().unwrap_or_default();
+        // Output ends when the last process holding the pipes is gone; should one outlive the
+        // sandbox, take what was read rather than wait for ever.
+        let deadline = Instant::now() + PIPE_GRACE;
+        let (stdout, stdout_bytes) = out
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
+        let (stderr, stderr_bytes) = err
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
         Ok(ExecResult {
             exit_code: if timed_out { None } else { status.code() },
             stdout,
@@ -347,7 +362,29 @@ impl Sandbox {
     }
 }
 
-fn capture(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<(String, usize)> {
+/// How long output may keep flowing after the sandbox's main process ended.
+const PIPE_GRACE: Duration = Duration::from_secs(5);
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// Kill a sandbox: bwrap, and the pid-namespace init it forked (killing that init kills every
+/// process in the namespace, even one that raced bwrap's own die-with-parent setup).
+fn kill_sandbox(child: &mut std::process::Child) {
+    let pid = child.id();
+    let inner =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let _ = child.kill();
+    let pids: Vec<&str> = inner.split_whitespace().collect();
+    if !pids.is_empty() {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(&pids)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn capture(mut r: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<(String, usize)> {
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut kept = Vec::new();
         let mut total = 0usize;
@@ -360,8 +397,9 @@ fn capture(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<(String
             let room = OUTPUT_CAP.saturating_sub(kept.len());
             kept.extend_from_slice(&buf[..n.min(room)]);
         }
-        (String::from_utf8_lossy(&kept).into_owned(), total)
-    })
+        let _ = tx.send((String::from_utf8_lossy(&kept).into_owned(), total));
+    });
+    rx
 }
 
 fn tail(s: &str, n: usize) -> &str {

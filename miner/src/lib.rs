@@ -149,7 +149,12 @@ fn signatures(t: &Trace, instruction: &str) -> Vec<(String, String, String, u32)
             }
             Some("write_file") => {
                 let path = args["path"].as_str().unwrap_or("");
+                // A write the harness already flagged is handled: the model was told.
+                let flagged = s.verdicts.iter().any(|v| v.outcome == "fail");
+                // A call whose arguments never parsed wrote nothing (malformed_reply covers it).
                 if !named.is_empty()
+                    && !path.is_empty()
+                    && !flagged
                     && !named.iter().any(|p| p == path)
                     && !t.steps[i + 1..]
                         .iter()
@@ -177,6 +182,25 @@ fn signatures(t: &Trace, instruction: &str) -> Vec<(String, String, String, u32)
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2 == b.2);
     out
+}
+
+fn weakness_id(kind: &str, tool: &str, error: &str) -> String {
+    format!(
+        "w-{:08x}",
+        selfharness_core::rng::hash_str(&format!("{kind}|{tool}|{error}")) as u32
+    )
+}
+
+/// The ids of the weaknesses one failed episode shows (empty for a passed one). Lets a
+/// caller find, among other traces, the episodes a weakness's fix is aimed at.
+pub fn weaknesses_of(t: &Trace, instruction: &str) -> Vec<String> {
+    if !t.reward.is_some_and(|r| r < 1.0) {
+        return Vec::new();
+    }
+    signatures(t, instruction)
+        .into_iter()
+        .map(|(kind, tool, error, _)| weakness_id(&kind, &tool, &error))
+        .collect()
 }
 
 fn derived_name(kind: &str, tool: &str) -> String {
@@ -235,10 +259,7 @@ pub fn mine(req: &MineRequest) -> Vec<Weakness> {
     let mut out: Vec<Weakness> = clusters
         .into_iter()
         .map(|((kind, tool, error), a)| Weakness {
-            id: format!(
-                "w-{:08x}",
-                selfharness_core::rng::hash_str(&format!("{kind}|{tool}|{error}")) as u32
-            ),
+            id: weakness_id(&kind, &tool, &error),
             name: derived_name(&kind, &tool),
             position: a.pos / f64::from(a.failures.max(1)),
             failures: a.failures,
@@ -370,5 +391,39 @@ mod tests {
             instructions: &BTreeMap::new(),
         });
         assert!(w.iter().all(|x| x.kind != "destructive_command"), "{w:?}");
+    }
+
+    #[test]
+    fn unnamed_write_is_a_weakness_until_the_harness_flags_it() {
+        let write = |flagged: bool| {
+            let mut s = Step {
+                turn: 1,
+                tool: Some("write_file".into()),
+                arguments: Some(
+                    serde_json::json!({"path": "/app/otuput.txt", "content": "x"}).to_string(),
+                ),
+                ..Step::default()
+            };
+            if flagged {
+                s.verdicts.push(selfharness_core::trace::Verdict {
+                    wrapper: "verify_file_written".into(),
+                    outcome: "fail".into(),
+                    message: String::new(),
+                });
+            }
+            trace("a", "t", EndReason::Done, vec![s], 0.0)
+        };
+        let instructions = BTreeMap::from([("t".to_string(), "Write /app/output.txt".to_string())]);
+        let kinds = |t: Trace| -> Vec<String> {
+            mine(&MineRequest {
+                traces: &[t],
+                instructions: &instructions,
+            })
+            .into_iter()
+            .map(|w| w.kind)
+            .collect()
+        };
+        assert_eq!(kinds(write(false)), ["unnamed_write_path"]);
+        assert_eq!(kinds(write(true)), ["premature_done"]);
     }
 }
