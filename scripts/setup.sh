@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what selfharness and its tests need on a fresh Debian machine: bubblewrap (the
-# sandbox), the tools the built-in tasks use, and chromium (the report's browser test).
+# sandbox), the tools the built-in tasks use, chromium (the report's browser test) and
+# nats-server (the distributed deployment and its tests).
 # Idempotent; quiet when everything is there.
 set -euo pipefail
 need=()
@@ -11,6 +12,8 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v chromium >/dev/null || need+=(chromium)
+command -v nats-server >/dev/null || need+=(nats-server)
+command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

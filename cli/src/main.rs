@@ -7,12 +7,14 @@
 //! - `bench_improve` — `selfharness bench improve`: the loop scored against planted flaws.
 //! - `run_cmd` — `selfharness run`, the loop in one process.
 //! - `misc` — `serve-model`, `patch`, `tasks check`.
+//! - `roles` — `validator`: a role of the distributed deployment (NATS JetStream).
 //! - `runs_cmd` — `runs`, `show`, `report`: past runs from their directories.
 
 mod bench_improve;
 mod eval_cmd;
 mod misc;
 mod models;
+mod roles;
 mod run_cmd;
 mod runs_cmd;
 
@@ -46,6 +48,8 @@ enum Command {
     Tasks(misc::TasksArgs),
     /// Benchmarks that print measured figures (never run in the default tests).
     Bench(eval_cmd::BenchArgs),
+    /// Validator role: pull evaluation jobs from NATS JetStream, run them, publish the results.
+    Validator(Box<roles::ValidatorArgs>),
     /// List past runs: start time, model, generations, baseline → final validation pass rate, status.
     Runs(runs_cmd::RunsArgs),
     /// Print one run's summary and the path to its report.html.
@@ -70,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Command::Patch(a) => misc::patch(a),
         Command::Tasks(a) => misc::tasks(a),
         Command::Bench(a) => eval_cmd::bench(a),
+        Command::Validator(a) => roles::validator(*a),
         Command::Runs(a) => runs_cmd::runs(a),
         Command::Show(a) => runs_cmd::show(a),
         Command::Report(a) => runs_cmd::report(a),

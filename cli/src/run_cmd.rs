@@ -81,6 +81,16 @@ pub struct RunArgs {
     /// Continue the run in this directory after a kill (config and baseline come from its log).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Evaluate on the validators of a deployed cluster through this NATS server (JetStream on)
+    /// instead of in this process. The coordinator still runs here.
+    #[arg(long, env = "SELFHARNESS_NATS")]
+    pub nats: Option<String>,
+    /// With --nats: seconds a job may go unacknowledged before it is redelivered.
+    #[arg(long, default_value_t = 30)]
+    pub ack_wait_secs: u64,
+    /// With --nats: deliveries of a job before it is dead-lettered (an infrastructure failure).
+    #[arg(long, default_value_t = 3)]
+    pub max_deliver: i64,
     /// Print events as JSON lines on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -185,6 +195,32 @@ fn describe(e: &RunEvent) -> Option<String> {
     })
 }
 
+/// The run's id on the bus: its directory name, reduced to a subject-safe token, so a resumed
+/// run finds its own results.
+fn run_id(dir: &std::path::Path) -> String {
+    let name = std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string();
+    let tail: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{tail}-{:08x}",
+        selfharness_core::rng::hash_str(&name) as u32
+    )
+}
+
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let suite = load_suite(&args.suite, args.quiet || args.json)?;
     let (run_dir, cfg, baseline) = match &args.resume {
@@ -237,15 +273,29 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         None => Policy::default(),
     };
     policy.guard_suite(&suite);
-    let backend = LocalBackend {
-        model: models::build(&args.model, &suite)?,
-        dirs: EvalDirs {
-            sandboxes: std::env::temp_dir().join("selfharness-sandboxes"),
-            traces: run_dir.join("traces"),
-        },
-        slots: Arc::new(Slots::new(args.jobs)),
+    let model = models::build(&args.model, &suite)?;
+    let backend: Box<dyn Backend> = match &args.nats {
+        Some(url) => Box::new(
+            selfharness_bus::backend::NatsBackend::connect(
+                url,
+                &run_id(&run_dir),
+                model.id(),
+                selfharness_proto::suite_digest(&suite)?,
+                run_dir.join("traces"),
+                crate::roles::delivery(args.ack_wait_secs, args.max_deliver),
+            )
+            .with_context(|| format!("connecting to NATS at {url}"))?,
+        ),
+        None => Box::new(LocalBackend {
+            model,
+            dirs: EvalDirs {
+                sandboxes: std::env::temp_dir().join("selfharness-sandboxes"),
+                traces: run_dir.join("traces"),
+            },
+            slots: Arc::new(Slots::new(args.jobs)),
+        }),
     };
-    let mut c = Coordinator::new(cfg, suite, policy, baseline, &backend, run_dir.clone());
+    let mut c = Coordinator::new(cfg, suite, policy, baseline, &*backend, run_dir.clone());
     let (json, quiet) = (args.json, args.quiet);
     c.on_event = Box::new(move |e| {
         if quiet {

@@ -1,0 +1,294 @@
+//! The validator role: pulls evaluation jobs from the shared durable consumer, runs each one
+//! (the domain's `eval::evaluate`), stores its trace and publishes its result durably, and only
+//! then acks the job. While a job runs it sends progress acks, so only a validator that died
+//! or hung lets the ack wait lapse and the job be redelivered. It never decides anything about
+//! a result: it only produces it.
+
+use crate::{assets, results_subject, Assets, Delivery, Error, Result};
+use async_nats::jetstream::{self, AckKind};
+use futures::StreamExt;
+use prost::Message as _;
+use selfharness_core::eval::{evaluate, EvalDirs, EvalJob};
+use selfharness_core::harness::Harness;
+use selfharness_core::model::Model;
+use selfharness_core::task::Suite;
+use selfharness_proto::{convert, v1};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Name in results and logs (host name, container id …).
+    pub name: String,
+    /// Jobs evaluated at once by this validator.
+    pub concurrency: usize,
+    pub delivery: Delivery,
+}
+
+struct Ctx {
+    cfg: WorkerConfig,
+    assets: Assets,
+    suite: Suite,
+    digest: String,
+    model: Arc<dyn Model>,
+    dirs: EvalDirs,
+    harnesses: Mutex<HashMap<String, Arc<Harness>>>,
+}
+
+/// Run the validator until `shutdown` resolves (jobs in progress are not acked, so the bus
+/// redelivers them to another validator).
+pub async fn run(
+    client: async_nats::Client,
+    suite: Suite,
+    model: Arc<dyn Model>,
+    dirs: EvalDirs,
+    cfg: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let assets = assets(client, cfg.delivery).await?;
+    let ctx = Arc::new(Ctx {
+        digest: selfharness_proto::suite_digest(&suite)?,
+        cfg,
+        assets,
+        suite,
+        model,
+        dirs,
+        harnesses: Mutex::new(HashMap::new()),
+    });
+    tracing::info!(validator = %ctx.cfg.name, concurrency = ctx.cfg.concurrency, model = %ctx.model.id(), suite = %ctx.digest, "validator ready");
+    let mut slots = Vec::new();
+    for _ in 0..ctx.cfg.concurrency.max(1) {
+        let ctx = ctx.clone();
+        slots.push(tokio::spawn(async move { slot(ctx).await }));
+    }
+    shutdown.await;
+    for s in &slots {
+        s.abort();
+    }
+    Ok(())
+}
+
+/// One evaluation at a time: fetch one job, run it, repeat.
+async fn slot(ctx: Arc<Ctx>) {
+    loop {
+        let batch = ctx
+            .assets
+            .consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "fetching jobs failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        while let Some(msg) = batch.next().await {
+            match msg {
+                Ok(msg) => handle(&ctx, msg).await,
+                Err(e) => tracing::warn!(error = %e, "receiving a job failed"),
+            }
+        }
+    }
+}
+
+async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
+    let delivery = msg.info().map(|i| i.delivered as u32).unwrap_or(1);
+    let job: v1::EvalJob = match convert::decode("EvalJob", &msg.payload) {
+        Ok(j) => j,
+        Err(e) => {
+            // Not answerable (no key to answer under): terminate it, loudly.
+            tracing::error!(subject = %msg.subject, error = %e, "malformed job terminated");
+            let _ = msg.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let digest = job.task.as_ref().map(|t| t.suite_digest.as_str());
+    if job.model_id != ctx.model.id() || digest != Some(ctx.digest.as_str()) {
+        // Another validator may hold the right model and suite: hand it back.
+        tracing::warn!(key = %job.key, job_model = %job.model_id, job_suite = ?digest, "job for another model or suite; handing it back");
+        let _ = msg
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+            .await;
+        return;
+    }
+    let result = match prepare(ctx, &job).await {
+        Ok(eval_job) => {
+            let progress = {
+                let wait = ctx.cfg.delivery.ack_wait;
+                let ack_subject = msg.reply.clone();
+                let client = ctx.assets.js.clone();
+                tokio::spawn(async move {
+                    let every = (wait / 3).max(Duration::from_millis(200));
+                    loop {
+                        tokio::time::sleep(every).await;
+                        if let Some(s) = &ack_subject {
+                            let _ = client.publish(s.clone(), AckKind::Progress.into()).await;
+                        }
+                    }
+                })
+            };
+            let (model, dirs) = (ctx.model.clone(), ctx.dirs.clone());
+            let ev = tokio::task::spawn_blocking(move || evaluate(&eval_job, &*model, &dirs)).await;
+            progress.abort();
+            match ev {
+                Ok(ev) => {
+                    if ev.key != job.key {
+                        tracing::warn!(job = %job.key, got = %ev.key, "evaluation key differs from the job's");
+                    }
+                    if let Some(name) = &ev.trace {
+                        if let Err(e) = upload_trace(ctx, name).await {
+                            tracing::warn!(key = %ev.key, error = %e, "trace upload failed");
+                        }
+                    }
+                    convert::eval_result(&ev, &ctx.cfg.name, delivery)
+                }
+                Err(e) => error_result(ctx, &job, delivery, format!("evaluation panicked: {e}")),
+            }
+        }
+        Err(reason) => error_result(ctx, &job, delivery, reason),
+    };
+    // Store the result durably, then ack: a crash in between redelivers the job, and the
+    // coordinator's idempotence by key absorbs the second result.
+    if let Err(e) = publish_result(&ctx.assets.js, &job.run_id, &result).await {
+        tracing::error!(key = %job.key, error = %e, "result not stored; job left for redelivery");
+        return;
+    }
+    if let Err(e) = msg.double_ack().await {
+        tracing::warn!(key = %job.key, error = %e, "ack failed (the job may be redelivered; its result is stored)");
+    }
+    tracing::info!(key = %job.key, status = result.status, delivery, "evaluation done");
+}
+
+pub(crate) async fn publish_result(
+    js: &jetstream::Context,
+    run: &str,
+    result: &v1::EvalResult,
+) -> Result<()> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", result.key.as_str());
+    js.publish_with_headers(results_subject(run), headers, result.encode_to_vec().into())
+        .await
+        .map_err(|e| Error::Nats {
+            what: "publishing a result".into(),
+            reason: e.to_string(),
+        })?
+        .await
+        .map_err(|e| Error::Nats {
+            what: "storing a result".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(())
+}
+
+fn error_result(ctx: &Ctx, job: &v1::EvalJob, delivery: u32, reason: String) -> v1::EvalResult {
+    tracing::error!(key = %job.key, %reason, "evaluation could not run");
+    infrastructure_failure(job, &ctx.cfg.name, delivery, reason)
+}
+
+/// A result recording an infrastructure failure for `job` (never an agent failure).
+pub fn infrastructure_failure(
+    job: &v1::EvalJob,
+    by: &str,
+    delivery: u32,
+    reason: String,
+) -> v1::EvalResult {
+    v1::EvalResult {
+        key: job.key.clone(),
+        task_id: job
+            .task
+            .as_ref()
+            .map(|t| t.task_id.clone())
+            .unwrap_or_default(),
+        harness_id: job
+            .harness
+            .as_ref()
+            .map(|h| h.harness_id.clone())
+            .unwrap_or_default(),
+        model_id: job.model_id.clone(),
+        trial: job.trial,
+        seed: job.seed,
+        status: v1::EvalStatus::Error as i32,
+        error: reason,
+        validator: by.to_string(),
+        delivery,
+        ..Default::default()
+    }
+}
+
+/// Resolve the job's task and harness; an error names what is missing.
+async fn prepare(ctx: &Ctx, job: &v1::EvalJob) -> Result<EvalJob, String> {
+    let task_id = job.task.as_ref().map(|t| t.task_id.as_str()).unwrap_or("");
+    let task = ctx
+        .suite
+        .tasks
+        .iter()
+        .find(|t| t.id == task_id)
+        .cloned()
+        .ok_or_else(|| {
+            format!("EvalJob: field `task.task_id`: no task {task_id:?} in this validator's suite")
+        })?;
+    let hid = job
+        .harness
+        .as_ref()
+        .map(|h| h.harness_id.clone())
+        .unwrap_or_default();
+    let cached = ctx
+        .harnesses
+        .lock()
+        .expect("harness cache")
+        .get(&hid)
+        .cloned();
+    let harness = match cached {
+        Some(h) => h,
+        None => {
+            let entry = ctx
+                .assets
+                .harnesses
+                .get(&hid)
+                .await
+                .map_err(|e| format!("reading harness {hid} from the bucket: {e}"))?
+                .ok_or_else(|| {
+                    format!(
+                        "EvalJob: field `harness.harness_id`: {hid:?} is not in the harness bucket"
+                    )
+                })?;
+            let text = String::from_utf8_lossy(&entry).into_owned();
+            let h = Harness::from_toml(Path::new(&format!("bucket:{hid}")), &text)
+                .map_err(|e| e.to_string())?;
+            let h = Arc::new(h);
+            ctx.harnesses
+                .lock()
+                .expect("harness cache")
+                .insert(hid.clone(), h.clone());
+            h
+        }
+    };
+    Ok(EvalJob {
+        task,
+        harness,
+        trial: job.trial,
+        seed: job.seed,
+    })
+}
+
+async fn upload_trace(ctx: &Ctx, name: &str) -> Result<()> {
+    let path = ctx.dirs.traces.join(name);
+    let mut file = tokio::fs::File::open(&path).await?;
+    ctx.assets
+        .traces
+        .put(name, &mut file)
+        .await
+        .map_err(|e| Error::Nats {
+            what: format!("storing trace {name}"),
+            reason: e.to_string(),
+        })?;
+    let _ = tokio::fs::remove_file(&path).await;
+    Ok(())
+}
