@@ -117,9 +117,9 @@ fn run_args(harness: &Path, out: &Path) -> Vec<String> {
         "--k",
         "2",
         "--train-trials",
-        "2",
+        "1",
         "--val-trials",
-        "4",
+        "3",
         "--test-trials",
         "1",
         "--seed",
@@ -189,13 +189,21 @@ fn champion(dir: &Path) -> String {
         .expect("finished")
 }
 
-fn embedded(tmp: &Path, harness: &Path) -> PathBuf {
-    let out = tmp.join("embedded");
-    let args = run_args(harness, &out);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let o = run(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
+/// The embedded run every test compares against: run once, shared by the tests.
+fn embedded(_tmp: &Path, _harness: &Path) -> PathBuf {
+    static RUN: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let harness = fast_harness(dir.path());
+        let out = dir.path().join("embedded");
+        let args = run_args(&harness, &out);
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (dir, out)
+    })
+    .1
+    .clone()
 }
 
 fn distributed(nats: &Nats, harness: &Path, out: &Path) -> std::process::Output {
@@ -289,4 +297,128 @@ fn a_validator_killed_mid_evaluation_loses_and_double_counts_nothing() {
             .any(|l| l.contains("evaluation done") && !l.contains("delivery=1")),
         "the survivor ran a redelivered job:\n{log}"
     );
+}
+
+fn lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+fn wait_for_lines(dir: &Path, n: usize) {
+    let t0 = Instant::now();
+    while lines(dir) < n {
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "the run never reached {n} log lines"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_coordinator_resumes_from_the_bus_to_the_same_champion() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let harness = fast_harness(tmp.path());
+    let want = embedded(tmp.path(), &harness);
+    let nats = Nats::start();
+    let _validators: Vec<Validator> = (0..2)
+        .map(|i| {
+            Validator::start(
+                &nats,
+                &format!("v{i}"),
+                &tmp.path().join(format!("v{i}.log")),
+            )
+        })
+        .collect();
+    let out = tmp.path().join("dist");
+    let mut coordinator = Command::new(bin())
+        .args(run_args(&harness, &out))
+        .args(["--nats", &nats.url()])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_lines(&out, lines(&want) / 2);
+    coordinator.kill().unwrap(); // SIGKILL
+    coordinator.wait().unwrap();
+    assert!(!out.join("report.md").exists(), "killed before the end");
+    let o = Command::new(bin())
+        .args([
+            "run",
+            "--quiet",
+            "--resume",
+            out.to_str().unwrap(),
+            "--nats",
+            &nats.url(),
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "resume: {}", stderr(&o));
+    assert_same_outcomes(&out, &want, "after the coordinator was killed");
+    assert_eq!(champion(&out), champion(&want));
+}
+
+#[test]
+fn the_run_completes_when_the_nats_server_restarts_mid_run() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let harness = fast_harness(tmp.path());
+    let want = embedded(tmp.path(), &harness);
+    let mut nats = Nats::start();
+    let _validators: Vec<Validator> = (0..2)
+        .map(|i| {
+            Validator::start(
+                &nats,
+                &format!("v{i}"),
+                &tmp.path().join(format!("v{i}.log")),
+            )
+        })
+        .collect();
+    let out = tmp.path().join("dist");
+    let mut coordinator = Command::new(bin())
+        .args(run_args(&harness, &out))
+        .args(["--nats", &nats.url()])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lines(&out, lines(&want) / 3);
+    // Stop the server, keep its store on disk, start it again on the same port.
+    nats.child.kill().unwrap();
+    nats.child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    nats.child = Command::new("nats-server")
+        .args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &nats.port.to_string(),
+            "-sd",
+        ])
+        .arg(nats._store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = coordinator.try_wait().unwrap() {
+            assert!(status.success(), "the run failed after the restart");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "the run never finished after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_same_outcomes(&out, &want, "across a NATS restart");
+    assert_eq!(champion(&out), champion(&want));
 }
