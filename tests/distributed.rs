@@ -299,6 +299,24 @@ fn a_validator_killed_mid_evaluation_loses_and_double_counts_nothing() {
     );
 }
 
+fn validators(nats: &Nats, n: usize, logs: &Path) -> Vec<Validator> {
+    (0..n)
+        .map(|i| Validator::start(nats, &format!("v{i}"), &logs.join(format!("v{i}.log"))))
+        .collect()
+}
+
+/// `selfharness run --nats` in the background.
+fn spawn_coordinator(nats: &Nats, harness: &Path, out: &Path) -> Child {
+    Command::new(bin())
+        .args(run_args(harness, out))
+        .args(["--nats", &nats.url()])
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn lines(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("events.jsonl"))
         .unwrap_or_default()
@@ -324,24 +342,9 @@ fn a_killed_coordinator_resumes_from_the_bus_to_the_same_champion() {
     let harness = fast_harness(tmp.path());
     let want = embedded(tmp.path(), &harness);
     let nats = Nats::start();
-    let _validators: Vec<Validator> = (0..2)
-        .map(|i| {
-            Validator::start(
-                &nats,
-                &format!("v{i}"),
-                &tmp.path().join(format!("v{i}.log")),
-            )
-        })
-        .collect();
+    let _validators = validators(&nats, 2, tmp.path());
     let out = tmp.path().join("dist");
-    let mut coordinator = Command::new(bin())
-        .args(run_args(&harness, &out))
-        .args(["--nats", &nats.url()])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut coordinator = spawn_coordinator(&nats, &harness, &out);
     wait_for_lines(&out, lines(&want) / 2);
     coordinator.kill().unwrap(); // SIGKILL
     coordinator.wait().unwrap();
@@ -370,24 +373,9 @@ fn the_run_completes_when_the_nats_server_restarts_mid_run() {
     let harness = fast_harness(tmp.path());
     let want = embedded(tmp.path(), &harness);
     let mut nats = Nats::start();
-    let _validators: Vec<Validator> = (0..2)
-        .map(|i| {
-            Validator::start(
-                &nats,
-                &format!("v{i}"),
-                &tmp.path().join(format!("v{i}.log")),
-            )
-        })
-        .collect();
+    let _validators = validators(&nats, 2, tmp.path());
     let out = tmp.path().join("dist");
-    let mut coordinator = Command::new(bin())
-        .args(run_args(&harness, &out))
-        .args(["--nats", &nats.url()])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut coordinator = spawn_coordinator(&nats, &harness, &out);
     wait_for_lines(&out, lines(&want) / 3);
     // Stop the server, keep its store on disk, start it again on the same port.
     nats.child.kill().unwrap();
