@@ -168,8 +168,6 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// Run `jobs` on `concurrency` threads; `on_done` sees each result as it lands. Results come
-/// back in job order.
 /// A limit on evaluations running at once, shared by every caller that holds it (several
 /// threads may each hand [`evaluate_all`] a batch; together they never exceed the limit).
 pub struct Slots {
