@@ -582,14 +582,11 @@ impl<'a> Coordinator<'a> {
                 continue;
             }
             idle = 0;
-            // Compose, strongest first, one edit per weakness (two accepted fixes of the same
-            // weakness would make one of them dead weight); re-validate a composition of more
-            // than one edit.
-            accepted.sort_by(|a, b| {
-                (b.1.b as i64 - b.1.c as i64)
-                    .cmp(&(a.1.b as i64 - a.1.c as i64))
-                    .then(a.0.id.cmp(&b.0.id))
-            });
+            // Compose in the proposer's order (ranked by the impact of the weakness each edit
+            // targets), one edit per weakness (two accepted fixes of the same weakness would
+            // make one of them dead weight); re-validate a composition of more than one edit.
+            // Not by the tests' b − c: early stopping leaves those partial, and the champion
+            // must not depend on whether the tests stopped early.
             let mut composed = (*champion).clone();
             let mut used = Vec::new();
             let mut covered = BTreeSet::new();
