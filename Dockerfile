@@ -1,7 +1,8 @@
-# The one selfharness image: every role (`validator`, `run` as the coordinator, and nats-server
-# with entrypoint `nats-server`). Build it with scripts/docker-build.sh, which first makes
-# target/docker/rootfs.tar from this machine's Debian packages (scripts/docker/packages.txt):
-# no registry is reachable, so there is no base image to pull.
+# The one selfharness image: every role (`coordinator`, `miner`, `proposer`, `validator`, the
+# `run` client, and nats-server with entrypoint `nats-server`). Build it with
+# scripts/docker-build.sh, which first makes target/docker/rootfs.tar from this machine's Debian
+# packages (scripts/docker/packages.txt): no registry is reachable, so there is no base image to
+# pull.
 FROM scratch
 ADD target/docker/rootfs.tar /
 # The suite, flaw profiles and harnesses change less often than the binary: separate layers.

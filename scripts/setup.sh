@@ -21,3 +21,5 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
+# The Python miner (python/): a venv in target/pyenv with code generated from proto/.
+bash "$(dirname "$0")/python-setup.sh"

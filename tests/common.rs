@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_selfharness"))
@@ -66,4 +67,105 @@ pub fn outcomes(summary: &serde_json::Value) -> Vec<(String, u64, Vec<String>)> 
             )
         })
         .collect()
+}
+
+/// Write `dir/fast.toml`: the default harness with a `timeout_sec` command limit, so planted
+/// hangs cost little in end-to-end runs. Returns its path.
+pub fn fast_harness(dir: &Path, timeout_sec: u64) -> PathBuf {
+    let mut h = selfharness_core::harness::Harness::builtin_default();
+    h.limits.command_timeout_sec = timeout_sec;
+    let p = dir.join("fast.toml");
+    std::fs::write(&p, h.to_toml()).unwrap();
+    p
+}
+
+/// Every event of a run directory's `events.jsonl`.
+pub fn events(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The final champion of a finished run.
+pub fn champion(dir: &Path) -> String {
+    events(dir)
+        .iter()
+        .find(|e| e["type"] == "finished")
+        .map(|e| e["champion"].as_str().unwrap().to_string())
+        .expect("a finished event")
+}
+
+/// A `nats-server -js` on a free port with its store in a temp dir; killed on drop.
+pub struct Nats {
+    pub child: Child,
+    pub port: u16,
+    pub _store: tempfile::TempDir,
+}
+
+impl Nats {
+    pub fn start() -> Nats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = tempfile::tempdir().unwrap();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is installed (bash scripts/setup.sh)");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nats {
+            child,
+            port,
+            _store: store,
+        }
+    }
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `selfharness <role>` service process; killed on drop.
+pub struct Service(pub Child);
+
+impl Service {
+    pub fn start(nats: &Nats, role: &str, extra: &[&str], log: &Path) -> Service {
+        let child = Command::new(bin())
+            .args([role, "--nats", &nats.url()])
+            .args(extra)
+            .env("SELFHARNESS_LOG", "info")
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Service(child)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -1,12 +1,13 @@
 //! The docker compose deployment end to end (issue #5): build the image with
-//! scripts/docker-build.sh, bring up nats and 3 validators with `docker compose`, run a small
-//! loop with the coordinator service, check its report, tear everything down. Skips, saying so,
+//! scripts/docker-build.sh, bring up nats, the coordinator, a miner, a proposer and 3
+//! validators with `docker compose`, submit a small loop with the client service, check its
+//! report, tear everything down. Skips, saying so,
 //! where there is no docker engine.
 
 mod common;
 use common::*;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,7 @@ impl Project {
             ("SELFHARNESS_IMAGE", IMAGE),
             // A free host port: this test must not collide with a nats-server on 4222.
             ("SELFHARNESS_NATS_PORT", "0"),
+            ("SELFHARNESS_GRPC_PORT", "0"),
             ("SELFHARNESS_RUNS", self.runs.to_str().unwrap()),
             // Runs are written as the owner of the temp dir, so it can be removed afterwards.
             ("SELFHARNESS_USER", &user),
@@ -131,13 +133,6 @@ fn build_image() {
     eprintln!("image built in {:.1}s", t0.elapsed().as_secs_f64());
 }
 
-fn fast_harness(dir: &Path) {
-    let mut h = selfharness_core::harness::Harness::builtin_default();
-    // As in tests/distributed.rs: planted hangs cost little, no real step comes near it.
-    h.limits.command_timeout_sec = 4;
-    std::fs::write(dir.join("fast.toml"), h.to_toml()).unwrap();
-}
-
 /// Run `cmd` to its end or kill it after `limit`.
 fn output_within(mut cmd: Command, limit: Duration) -> Option<Output> {
     let mut child = cmd
@@ -178,7 +173,8 @@ fn compose_stack_with_three_validators_runs_a_loop_to_its_report() {
     let t0 = Instant::now();
     build_image();
     let tmp = tempfile::tempdir().unwrap();
-    fast_harness(tmp.path());
+    // As in tests/distributed.rs: planted hangs cost little, no real step comes near it.
+    fast_harness(tmp.path(), 4);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -189,7 +185,7 @@ fn compose_stack_with_three_validators_runs_a_loop_to_its_report() {
         runs: tmp.path().to_path_buf(),
     };
     let scale = format!("validator={VALIDATORS}");
-    project.run(&["up", "-d", "--scale", &scale, "nats", "validator"]);
+    project.run(&["up", "-d", "--scale", &scale]);
     let ids: Vec<String> = stdout(&project.run(&["ps", "-q", "validator"]))
         .lines()
         .map(str::to_string)
@@ -211,13 +207,13 @@ fn compose_stack_with_three_validators_runs_a_loop_to_its_report() {
     );
 
     let run = output_within(
-        project.compose(&["run", "--rm", "coordinator"]),
+        project.compose(&["run", "--rm", "client"]),
         Duration::from_secs(240),
     )
     .unwrap_or_else(|| panic!("the loop did not finish in 4 min\n{}", project.logs()));
     assert!(
         run.status.success(),
-        "coordinator failed:\n{}{}\n{}",
+        "the client failed:\n{}{}\n{}",
         stdout(&run),
         stderr(&run),
         project.logs()

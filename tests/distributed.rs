@@ -1,6 +1,7 @@
 //! The distributed deployment with real processes (issue #5): a real `nats-server` with
-//! JetStream, validators as separate `selfharness validator` processes, the coordinator in
-//! `selfharness run --nats`. Each test compares against the embedded run with the same seed.
+//! JetStream; `selfharness validator`, `miner`, `proposer` and `coordinator` as separate
+//! processes; the run submitted and followed by `selfharness run --nats`. Each test compares
+//! against the embedded run with the same seed.
 
 mod common;
 use common::*;
@@ -17,97 +18,45 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A `nats-server -js` on a free port with its store in a temp dir; killed on drop.
-struct Nats {
-    child: Child,
-    port: u16,
-    _store: tempfile::TempDir,
-}
-
-impl Nats {
-    fn start() -> Nats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let store = tempfile::tempdir().unwrap();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (bash scripts/setup.sh)");
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "nats-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nats {
-            child,
-            port,
-            _store: store,
-        }
-    }
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A `selfharness validator` process; killed on drop.
-struct Validator(Child);
+/// A `selfharness validator` service.
+struct Validator;
 
 impl Validator {
-    fn start(nats: &Nats, name: &str, log: &Path) -> Validator {
-        let child = Command::new(bin())
-            .args([
-                "validator",
-                "--nats",
-                &nats.url(),
-                "--concurrency",
-                "3",
-                "--ack-wait-secs",
-                "3",
-                "--name",
-                name,
-            ])
-            .env("SELFHARNESS_LOG", "info")
-            .current_dir(root())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        Validator(child)
+    fn start(nats: &Nats, name: &str, log: &Path) -> Service {
+        let args = ["--concurrency", "3", "--ack-wait-secs", "3", "--name", name];
+        Service::start(nats, "validator", &args, log)
     }
 }
 
-impl Drop for Validator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// The coordinator service, its runs in `runs`.
+fn coordinator(nats: &Nats, runs: &Path, log: &Path) -> Service {
+    Service::start(
+        nats,
+        "coordinator",
+        &["--runs", runs.to_str().unwrap(), "--ack-wait-secs", "3"],
+        log,
+    )
+}
+
+/// The services of a cluster other than validators: miner, proposer, coordinator.
+struct Stages {
+    _miner: Service,
+    _proposer: Service,
+    coordinator: Service,
+}
+
+fn stages(nats: &Nats, dir: &Path) -> Stages {
+    Stages {
+        _miner: Service::start(nats, "miner", &[], &dir.join("miner.log")),
+        _proposer: Service::start(nats, "proposer", &[], &dir.join("proposer.log")),
+        coordinator: coordinator(nats, &dir.join("runs"), &dir.join("coordinator.log")),
     }
 }
 
-fn fast_harness(dir: &Path) -> PathBuf {
-    let mut h = selfharness_core::harness::Harness::builtin_default();
-    // Short enough that planted hangs cost little, long enough that no real step of a task
-    // comes near it on a loaded 2-core machine (outcomes must not depend on load).
-    h.limits.command_timeout_sec = 4;
-    let p = dir.join("fast.toml");
-    std::fs::write(&p, h.to_toml()).unwrap();
-    p
-}
+/// Command limit of the runs here: short enough that planted hangs cost little, long enough
+/// that no real step of a task comes near it on a loaded 2-core machine (outcomes must not
+/// depend on load).
+const COMMAND_LIMIT: u64 = 4;
 
 fn run_args(harness: &Path, out: &Path) -> Vec<String> {
     [
@@ -125,8 +74,6 @@ fn run_args(harness: &Path, out: &Path) -> Vec<String> {
         "--seed",
         "5",
         "--quiet",
-        "--ack-wait-secs",
-        "3",
         "--harness",
         harness.to_str().unwrap(),
         "--out",
@@ -179,22 +126,12 @@ fn assert_same_outcomes(got: &Path, want: &Path, what: &str) {
     );
 }
 
-fn champion(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|e| e["type"] == "finished")
-        .map(|e| e["champion"].as_str().unwrap().to_string())
-        .expect("finished")
-}
-
 /// The embedded run every test compares against: run once, shared by the tests.
 fn embedded(_tmp: &Path, _harness: &Path) -> PathBuf {
     static RUN: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let harness = fast_harness(dir.path());
+        let harness = fast_harness(dir.path(), COMMAND_LIMIT);
         let out = dir.path().join("embedded");
         let args = run_args(&harness, &out);
         let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
@@ -206,6 +143,7 @@ fn embedded(_tmp: &Path, _harness: &Path) -> PathBuf {
     .clone()
 }
 
+/// `selfharness run --nats`: submit the run to the cluster and follow it to the end.
 fn distributed(nats: &Nats, harness: &Path, out: &Path) -> std::process::Output {
     Command::new(bin())
         .args(run_args(harness, out))
@@ -219,11 +157,14 @@ fn distributed(nats: &Nats, harness: &Path, out: &Path) -> std::process::Output 
 fn distributed_runs_with_one_and_four_validators_match_the_embedded_run() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let harness = fast_harness(tmp.path());
+    let harness = fast_harness(tmp.path(), COMMAND_LIMIT);
     let want = embedded(tmp.path(), &harness);
     for n in [1, 4] {
         let nats = Nats::start();
-        let _validators: Vec<Validator> = (0..n)
+        let logs = tmp.path().join(format!("cluster-{n}"));
+        std::fs::create_dir_all(&logs).unwrap();
+        let _stages = stages(&nats, &logs);
+        let _validators: Vec<Service> = (0..n)
             .map(|i| {
                 Validator::start(
                     &nats,
@@ -252,21 +193,15 @@ fn distributed_runs_with_one_and_four_validators_match_the_embedded_run() {
 fn a_validator_killed_mid_evaluation_loses_and_double_counts_nothing() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let harness = fast_harness(tmp.path());
+    let harness = fast_harness(tmp.path(), COMMAND_LIMIT);
     let want = embedded(tmp.path(), &harness);
     let nats = Nats::start();
+    let _stages = stages(&nats, tmp.path());
     let mut doomed = Validator::start(&nats, "doomed", &tmp.path().join("doomed.log"));
     let survivor_log = tmp.path().join("survivor.log");
     let _survivor = Validator::start(&nats, "survivor", &survivor_log);
     let out = tmp.path().join("dist");
-    let mut coordinator = Command::new(bin())
-        .args(run_args(&harness, &out))
-        .args(["--nats", &nats.url()])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut client = spawn_client(&nats, &harness, &out);
     // Let the doomed validator take work, then SIGKILL it mid-evaluation.
     let t0 = Instant::now();
     let done = |log: &Path| {
@@ -284,7 +219,7 @@ fn a_validator_killed_mid_evaluation_loses_and_double_counts_nothing() {
     }
     doomed.0.kill().unwrap();
     doomed.0.wait().unwrap();
-    let status = coordinator.wait().unwrap();
+    let status = client.wait().unwrap();
     assert!(
         status.success(),
         "the run completes on the surviving validator"
@@ -299,14 +234,15 @@ fn a_validator_killed_mid_evaluation_loses_and_double_counts_nothing() {
     );
 }
 
-fn validators(nats: &Nats, n: usize, logs: &Path) -> Vec<Validator> {
+fn validators(nats: &Nats, n: usize, logs: &Path) -> Vec<Service> {
     (0..n)
         .map(|i| Validator::start(nats, &format!("v{i}"), &logs.join(format!("v{i}.log"))))
         .collect()
 }
 
-/// `selfharness run --nats` in the background.
-fn spawn_coordinator(nats: &Nats, harness: &Path, out: &Path) -> Child {
+/// `selfharness run --nats` in the background: it submits the run and copies its log to `out`
+/// as the events arrive.
+fn spawn_client(nats: &Nats, harness: &Path, out: &Path) -> Child {
     Command::new(bin())
         .args(run_args(harness, out))
         .args(["--nats", &nats.url()])
@@ -336,46 +272,63 @@ fn wait_for_lines(dir: &Path, n: usize) {
 }
 
 #[test]
-fn a_killed_coordinator_resumes_from_the_bus_to_the_same_champion() {
+fn a_killed_coordinator_restarted_on_an_empty_disk_resumes_from_the_event_stream() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let harness = fast_harness(tmp.path());
+    let harness = fast_harness(tmp.path(), COMMAND_LIMIT);
     let want = embedded(tmp.path(), &harness);
     let nats = Nats::start();
+    let mut stages = stages(&nats, tmp.path());
     let _validators = validators(&nats, 2, tmp.path());
     let out = tmp.path().join("dist");
-    let mut coordinator = spawn_coordinator(&nats, &harness, &out);
+    let mut client = spawn_client(&nats, &harness, &out);
     wait_for_lines(&out, lines(&want) / 2);
-    coordinator.kill().unwrap(); // SIGKILL
-    coordinator.wait().unwrap();
-    assert!(!out.join("report.md").exists(), "killed before the end");
-    let o = Command::new(bin())
-        .args([
-            "run",
-            "--quiet",
-            "--resume",
-            out.to_str().unwrap(),
-            "--nats",
-            &nats.url(),
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "resume: {}", stderr(&o));
+    stages.coordinator.0.kill().unwrap(); // SIGKILL
+    stages.coordinator.0.wait().unwrap();
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "the client waits for the run"
+    );
+    // A new coordinator with none of the old one's files: the run's log comes back from the
+    // event stream, its request from the run bucket.
+    let fresh = tmp.path().join("fresh-runs");
+    stages.coordinator = coordinator(&nats, &fresh, &tmp.path().join("coordinator-2.log"));
+    let status = client.wait().unwrap();
+    assert!(status.success(), "the client saw the run to its end");
     assert_same_outcomes(&out, &want, "after the coordinator was killed");
     assert_eq!(champion(&out), champion(&want));
+    let restored = std::fs::read_dir(&fresh)
+        .unwrap()
+        .next()
+        .expect("the new coordinator resumed the run")
+        .unwrap()
+        .path();
+    let theirs = std::fs::read_to_string(restored.join("events.jsonl")).unwrap();
+    let ours = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let (theirs, ours): (Vec<&str>, Vec<&str>) = (theirs.lines().collect(), ours.lines().collect());
+    let first_diff = theirs.iter().zip(&ours).position(|(a, b)| a != b);
+    assert!(
+        theirs.len() == ours.len() && first_diff.is_none(),
+        "the coordinator's log ({} lines) and the client's copy ({} lines) differ first at line \
+         {first_diff:?}:\n{:?}\n{:?}",
+        theirs.len(),
+        ours.len(),
+        first_diff.map(|i| theirs[i]),
+        first_diff.map(|i| ours[i]),
+    );
 }
 
 #[test]
 fn the_run_completes_when_the_nats_server_restarts_mid_run() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let harness = fast_harness(tmp.path());
+    let harness = fast_harness(tmp.path(), COMMAND_LIMIT);
     let want = embedded(tmp.path(), &harness);
     let mut nats = Nats::start();
+    let _stages = stages(&nats, tmp.path());
     let _validators = validators(&nats, 2, tmp.path());
     let out = tmp.path().join("dist");
-    let mut coordinator = spawn_coordinator(&nats, &harness, &out);
+    let mut client = spawn_client(&nats, &harness, &out);
     wait_for_lines(&out, lines(&want) / 3);
     // Stop the server, keep its store on disk, start it again on the same port.
     nats.child.kill().unwrap();
@@ -397,7 +350,7 @@ fn the_run_completes_when_the_nats_server_restarts_mid_run() {
         .unwrap();
     let t0 = Instant::now();
     loop {
-        if let Some(status) = coordinator.try_wait().unwrap() {
+        if let Some(status) = client.try_wait().unwrap() {
             assert!(status.success(), "the run failed after the restart");
             break;
         }
@@ -409,4 +362,235 @@ fn the_run_completes_when_the_nats_server_restarts_mid_run() {
     }
     assert_same_outcomes(&out, &want, "across a NATS restart");
     assert_eq!(champion(&out), champion(&want));
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_run_api_over_grpc_creates_watches_gets_lists_and_cancels() {
+    use selfharness_proto::v1;
+    use selfharness_proto::v1::coordinator_client::CoordinatorClient;
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let harness =
+        selfharness_core::harness::Harness::load(&fast_harness(tmp.path(), COMMAND_LIMIT)).unwrap();
+    let nats = Nats::start();
+    let port = free_port();
+    let _miner = Service::start(&nats, "miner", &[], &tmp.path().join("miner.log"));
+    let _proposer = Service::start(&nats, "proposer", &[], &tmp.path().join("proposer.log"));
+    let _coordinator = Service::start(
+        &nats,
+        "coordinator",
+        &[
+            "--runs",
+            tmp.path().join("runs").to_str().unwrap(),
+            "--grpc",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &tmp.path().join("coordinator.log"),
+    );
+    let _validators = validators(&nats, 1, tmp.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{port}");
+        let t0 = Instant::now();
+        let mut c = loop {
+            match CoordinatorClient::connect(url.clone()).await {
+                Ok(c) => break c,
+                Err(_) if t0.elapsed() < Duration::from_secs(30) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("no coordinator on {url}: {e}"),
+            }
+        };
+        // A request without a config is refused, naming the field.
+        let bad = c
+            .create_run(v1::CreateRunRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+        assert!(bad.message().contains("`config`"), "{}", bad.message());
+        let unknown = c
+            .get_run(v1::GetRunRequest {
+                run_id: "run-nope".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+        let config = selfharness_coordinator::RunConfig {
+            generations: 5,
+            k: 2,
+            train_trials: 1,
+            val_trials: 2,
+            test_trials: 1,
+            seed: 3,
+            ..Default::default()
+        };
+        let req = selfharness_proto::convert::CreateRun {
+            config,
+            baseline: harness,
+            policy: Default::default(),
+        };
+        use selfharness_proto::ToProto;
+        let run = c.create_run(req.to_proto()).await.unwrap().into_inner();
+        assert_eq!(run.status, v1::RunStatus::Running as i32);
+        let id = run.run_id.clone();
+        let mut events = c
+            .watch_run(v1::WatchRunRequest {
+                run_id: id.clone(),
+                after_seq: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut seen = Vec::new();
+        let mut cancelled = false;
+        while let Some(e) = events.message().await.unwrap() {
+            assert_eq!(e.seq, seen.len() as u64 + 1, "events in order, no gaps");
+            if e.event_type == "mined" && !cancelled {
+                let r = c
+                    .cancel_run(v1::CancelRunRequest {
+                        run_id: id.clone(),
+                        reason: "enough for this test".into(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(r.run_id, id);
+                cancelled = true;
+            }
+            seen.push(e);
+        }
+        assert!(cancelled, "the run mined something before it finished");
+        let last = seen.last().unwrap();
+        assert_eq!(
+            last.event_type, "finished",
+            "the stream ends after finished"
+        );
+        let stopped = seen
+            .iter()
+            .find(|e| e.event_type == "stopped")
+            .expect("a stopped event");
+        assert!(
+            stopped.json.contains("cancelled: enough for this test"),
+            "{}",
+            stopped.json
+        );
+        assert!(
+            !seen.iter().any(|e| e.json.contains("\"generation\":5")),
+            "cancelled before the last generation"
+        );
+        let got = c
+            .get_run(v1::GetRunRequest { run_id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(got.status, v1::RunStatus::Cancelled as i32);
+        assert_eq!(got.last_seq, seen.len() as u64);
+        let listed = c
+            .list_runs(v1::ListRunsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(listed.runs.iter().any(|r| r.run_id == id));
+        // Watching a finished run from the middle replays the rest and ends.
+        let mut tail = c
+            .watch_run(v1::WatchRunRequest {
+                run_id: id.clone(),
+                after_seq: seen.len() as u64 - 2,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut n = 0;
+        while let Some(e) = tail.message().await.unwrap() {
+            n += 1;
+            assert!(e.seq > seen.len() as u64 - 2);
+        }
+        assert_eq!(n, 2);
+    });
+}
+
+#[test]
+fn a_miner_answering_errors_is_a_logged_stage_failure_and_the_run_still_finishes() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let harness = fast_harness(tmp.path(), COMMAND_LIMIT);
+    let nats = Nats::start();
+    // A miner of our own that fails every request the way the contract says failures look.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = nats.url();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = answered.clone();
+    rt.spawn(async move {
+        use futures::StreamExt;
+        let client = async_nats::connect(url).await.unwrap();
+        let mut sub = client
+            .queue_subscribe("selfharness.v1.Miner.Mine", "selfharness-miners".into())
+            .await
+            .unwrap();
+        while let Some(m) = sub.next().await {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert(
+                "Selfharness-Error",
+                "INTERNAL: the disk with the rules is gone",
+            );
+            client
+                .publish_with_headers(m.reply.unwrap(), h, Default::default())
+                .await
+                .unwrap();
+            client.flush().await.unwrap();
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let _proposer = Service::start(&nats, "proposer", &[], &tmp.path().join("proposer.log"));
+    let _coordinator = coordinator(&nats, &tmp.path().join("runs"), &tmp.path().join("c.log"));
+    let _validators = validators(&nats, 1, tmp.path());
+    let out = tmp.path().join("dist");
+    let mut args = run_args(&harness, &out);
+    let g = args.iter().position(|a| a == "--generations").unwrap();
+    args[g + 1] = "2".into();
+    let o = Command::new(bin())
+        .args(args)
+        .args(["--plateau", "2", "--nats", &nats.url()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events = events(&out);
+    let failed: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "stage_failed")
+        .collect();
+    assert_eq!(failed.len(), 2, "one failure per generation: {failed:?}");
+    for f in &failed {
+        assert_eq!(f["stage"], "miner");
+        assert!(
+            f["error"]
+                .as_str()
+                .unwrap()
+                .contains("INTERNAL: the disk with the rules is gone"),
+            "{f}"
+        );
+    }
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let stopped = events.iter().find(|e| e["type"] == "stopped").unwrap();
+    assert!(
+        stopped["reason"].as_str().unwrap().starts_with("plateau"),
+        "{stopped}"
+    );
+    assert!(events.iter().any(|e| e["type"] == "finished"));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("The miner failed"),
+        "the report says so:\n{report}"
+    );
 }

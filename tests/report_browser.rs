@@ -139,10 +139,7 @@ fn the_report_and_a_trace_page_render_in_chromium() {
     let runs = tmp.path().join("runs");
     let run_dir = runs.join("small");
     // A 2-second command limit keeps the planted hangs short; α = 0.1 lets 2 trials accept.
-    let mut fast = selfharness_core::harness::Harness::builtin_default();
-    fast.limits.command_timeout_sec = 2;
-    let harness = tmp.path().join("fast.toml");
-    std::fs::write(&harness, fast.to_toml()).unwrap();
+    let harness = fast_harness(tmp.path(), 2);
     let o = run(&[
         "run",
         "--quiet",

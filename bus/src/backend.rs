@@ -4,6 +4,10 @@
 //! redelivered job's second result is counted and dropped). A job the bus dead-letters after its
 //! maximum deliveries comes back as an infrastructure failure, never as an agent failure.
 //! Because results are durable, a restarted coordinator finds every result already produced.
+//! A result is handed over as soon as it is read: its trace is downloaded into the run's
+//! directory in the background, a few at once, or on demand when [`Backend::trace_path`] asks
+//! for it first, so no result waits on a trace (issue #5: with a download per result on the
+//! result path, the reader handled a few hundred results per second).
 
 use crate::worker::{infrastructure_failure, publish_result};
 use crate::{
@@ -14,11 +18,15 @@ use futures::StreamExt;
 use prost::Message as _;
 use selfharness_coordinator::Backend;
 use selfharness_core::eval::{eval_key, EvalJob, Evaluation};
+use selfharness_core::harness::Harness;
 use selfharness_proto::{convert, v1};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+
+/// Traces downloaded at once in the background.
+const TRACE_DOWNLOADS: usize = 4;
 
 /// Results by key, and who waits for which key.
 #[derive(Default)]
@@ -36,6 +44,8 @@ pub struct NatsBackend {
     traces_dir: PathBuf,
     router: Arc<Mutex<Router>>,
     stored_harnesses: Mutex<BTreeSet<String>>,
+    /// Set when the backend is dropped, so the background tasks end quietly.
+    closing: Arc<AtomicBool>,
     /// Results that arrived for a key already stored (redeliveries): counted, not used.
     pub duplicates: Arc<AtomicU64>,
     /// Jobs dead-lettered after their maximum deliveries.
@@ -62,16 +72,23 @@ impl NatsBackend {
         let router = Arc::new(Mutex::new(Router::default()));
         let duplicates = Arc::new(AtomicU64::new(0));
         let dead_letters = Arc::new(AtomicU64::new(0));
+        let closing = Arc::new(AtomicBool::new(false));
         let assets = rt.block_on(async {
             let client = crate::connect(url).await?;
             let assets = assets(client.clone(), delivery).await?;
+            let (traces_tx, traces_rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(download_traces(
+                traces_rx,
+                assets.traces.clone(),
+                traces_dir.clone(),
+            ));
             tokio::spawn(read_results(
                 assets.results.clone(),
                 results_subject(run_id),
-                assets.traces.clone(),
-                traces_dir.clone(),
+                traces_tx,
                 router.clone(),
                 duplicates.clone(),
+                closing.clone(),
             ));
             let advisories =
                 client
@@ -99,31 +116,40 @@ impl NatsBackend {
             traces_dir,
             router,
             stored_harnesses: Mutex::new(BTreeSet::new()),
+            closing,
             duplicates,
             dead_letters,
         })
     }
 
-    async fn publish_jobs(&self, jobs: &[(String, &EvalJob)]) -> Result<()> {
+    /// Publish `jobs` as (key, harness id, job), each harness document first.
+    async fn publish_jobs(&self, jobs: &[(String, String, &EvalJob)]) -> Result<()> {
         let fresh: Vec<_> = {
             let mut stored = self.stored_harnesses.lock().expect("harness set");
             jobs.iter()
-                .map(|(_, j)| j.harness.clone())
-                .filter(|h| stored.insert(h.id()))
+                .filter(|(_, hid, _)| stored.insert(hid.clone()))
+                .map(|(_, hid, j)| (hid, j.harness.clone()))
                 .collect()
         };
-        for h in fresh {
-            self.assets
+        for (hid, h) in fresh {
+            let stored = self
+                .assets
                 .harnesses
-                .put(h.id(), h.to_toml().into_bytes().into())
-                .await
-                .map_err(|e| Error::Nats {
-                    what: format!("storing harness {}", h.id()),
+                .put(hid, h.to_toml().into_bytes().into())
+                .await;
+            if let Err(e) = stored {
+                self.stored_harnesses
+                    .lock()
+                    .expect("harness set")
+                    .remove(hid);
+                return Err(Error::Nats {
+                    what: format!("storing harness {hid}"),
                     reason: e.to_string(),
-                })?;
+                });
+            }
         }
         let mut acks = Vec::new();
-        for (key, j) in jobs {
+        for (key, hid, j) in jobs {
             let msg = v1::EvalJob {
                 key: key.clone(),
                 task: Some(v1::TaskRef {
@@ -131,7 +157,7 @@ impl NatsBackend {
                     suite_digest: self.suite_digest.clone(),
                 }),
                 harness: Some(v1::HarnessRef {
-                    harness_id: j.harness.id(),
+                    harness_id: hid.clone(),
                 }),
                 trial: j.trial,
                 seed: j.seed,
@@ -175,25 +201,37 @@ impl Backend for NatsBackend {
         jobs: Vec<EvalJob>,
         on_done: &(dyn Fn(&Evaluation) + Sync),
     ) -> Vec<Evaluation> {
+        // A harness id hashes the whole document: once per harness, not once per job.
+        let mut ids: HashMap<*const Harness, String> = HashMap::new();
+        let hids: Vec<String> = jobs
+            .iter()
+            .map(|j| {
+                ids.entry(Arc::as_ptr(&j.harness))
+                    .or_insert_with(|| j.harness.id())
+                    .clone()
+            })
+            .collect();
         let keys: Vec<String> = jobs
             .iter()
-            .map(|j| eval_key(&j.harness.id(), &j.task.id, &self.model_id, j.trial, j.seed))
+            .zip(&hids)
+            .map(|(j, hid)| eval_key(hid, &j.task.id, &self.model_id, j.trial, j.seed))
             .collect();
         let (tx, rx) = mpsc::channel();
         let mut to_publish = Vec::new();
+        let mut queued = HashSet::new();
         let mut have: HashMap<String, Evaluation> = HashMap::new();
         {
             let mut r = self.router.lock().expect("router");
-            for (k, j) in keys.iter().zip(&jobs) {
+            for ((k, hid), j) in keys.iter().zip(&hids).zip(&jobs) {
                 if have.contains_key(k) {
                     continue;
                 }
                 if let Some(ev) = r.arrived.get(k) {
                     have.insert(k.clone(), ev.clone());
                     on_done(ev);
-                } else if !to_publish.iter().any(|(pk, _)| pk == k) {
+                } else if queued.insert(k.as_str()) {
                     r.waiting.entry(k.clone()).or_default().push(tx.clone());
-                    to_publish.push((k.clone(), j));
+                    to_publish.push((k.clone(), hid.clone(), j));
                 }
             }
         }
@@ -217,8 +255,25 @@ impl Backend for NatsBackend {
         keys.iter().map(|k| have[k].clone()).collect()
     }
 
+    /// The trace's file in the run's directory; when the background download has not brought
+    /// it yet, it is fetched now (the caller is about to read it).
     fn trace_path(&self, name: &str) -> PathBuf {
-        self.traces_dir.join(name)
+        let path = self.traces_dir.join(name);
+        if !path.exists() {
+            let fetched =
+                self.rt
+                    .block_on(fetch_trace(&self.assets.traces, &self.traces_dir, name));
+            if let Err(e) = fetched {
+                tracing::warn!(trace = %name, error = %e, "trace not fetched");
+            }
+        }
+        path
+    }
+}
+
+impl Drop for NatsBackend {
+    fn drop(&mut self) {
+        self.closing.store(true, Ordering::SeqCst);
     }
 }
 
@@ -227,13 +282,13 @@ impl Backend for NatsBackend {
 async fn read_results(
     stream: async_nats::jetstream::stream::Stream,
     subject: String,
-    traces: async_nats::jetstream::object_store::ObjectStore,
-    traces_dir: PathBuf,
+    traces: tokio::sync::mpsc::UnboundedSender<String>,
     router: Arc<Mutex<Router>>,
     duplicates: Arc<AtomicU64>,
+    closing: Arc<AtomicBool>,
 ) {
     let mut next_seq = 1u64;
-    loop {
+    while !closing.load(Ordering::SeqCst) {
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: subject.clone(),
@@ -245,6 +300,7 @@ async fn read_results(
             .await;
         let messages = match consumer {
             Ok(c) => c.messages().await,
+            Err(_) if closing.load(Ordering::SeqCst) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "result stream unavailable; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -253,6 +309,7 @@ async fn read_results(
         };
         let mut messages = match messages {
             Ok(m) => m,
+            Err(_) if closing.load(Ordering::SeqCst) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "result stream unavailable; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -279,25 +336,40 @@ async fn read_results(
                     continue;
                 }
             };
-            if router.lock().expect("router").arrived.contains_key(&ev.key) {
-                duplicates.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if let Some(name) = &ev.trace {
-                if let Err(e) = fetch_trace(&traces, &traces_dir, name).await {
-                    tracing::warn!(key = %ev.key, error = %e, "trace not fetched");
-                }
-            }
             let mut r = router.lock().expect("router");
             if r.arrived.contains_key(&ev.key) {
                 duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;
+            }
+            if let Some(name) = &ev.trace {
+                let _ = traces.send(name.clone());
             }
             for w in r.waiting.remove(&ev.key).unwrap_or_default() {
                 let _ = w.send(ev.clone());
             }
             r.arrived.insert(ev.key.clone(), ev);
         }
+    }
+}
+
+/// Download the traces named by results into `dir`, [`TRACE_DOWNLOADS`] at once, so that every
+/// trace ends up beside the run (the report cites them) without a result waiting for one.
+async fn download_traces(
+    mut names: tokio::sync::mpsc::UnboundedReceiver<String>,
+    traces: async_nats::jetstream::object_store::ObjectStore,
+    dir: PathBuf,
+) {
+    let mut running = tokio::task::JoinSet::new();
+    while let Some(name) = names.recv().await {
+        while running.len() >= TRACE_DOWNLOADS {
+            running.join_next().await;
+        }
+        let (traces, dir) = (traces.clone(), dir.clone());
+        running.spawn(async move {
+            if let Err(e) = fetch_trace(&traces, &dir, &name).await {
+                tracing::warn!(trace = %name, error = %e, "trace not fetched");
+            }
+        });
     }
 }
 
@@ -314,7 +386,11 @@ async fn fetch_trace(
         what: format!("fetching trace {name}"),
         reason: e.to_string(),
     })?;
-    let tmp = dir.join(format!(".{name}.part"));
+    // The background download and trace_path may fetch the same trace at once: each writes
+    // its own part file, and the rename is atomic.
+    static PARTS: AtomicU64 = AtomicU64::new(0);
+    let part = PARTS.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{part}.part"));
     let mut file = tokio::fs::File::create(&tmp).await?;
     tokio::io::copy(&mut obj, &mut file).await?;
     tokio::fs::rename(&tmp, &path).await?;

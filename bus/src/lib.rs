@@ -9,8 +9,17 @@
 //! - `lib.rs` — names (streams, subjects, buckets), connecting, creating the JetStream assets.
 //! - [`backend`] — [`backend::NatsBackend`]: the coordinator's `Backend` over the bus.
 //! - [`worker`] — the validator role: pull jobs, evaluate, store the result, ack.
+//! - [`stages`] — the miner and proposer roles (request-reply in queue groups) and the
+//!   coordinator's clients of them.
+//! - [`events`] — run events on their stream: publishing the coordinator's log, restoring it,
+//!   following it (WatchRun).
+//! - [`runs`] — the coordinator role: the run API (CreateRun, GetRun, ListRuns, WatchRun,
+//!   CancelRun) over NATS and gRPC, runs resumed from their event stream after a restart.
 
 pub mod backend;
+pub mod events;
+pub mod runs;
+pub mod stages;
 pub mod worker;
 
 use async_nats::jetstream::{self, consumer, kv, object_store, stream};
@@ -95,6 +104,24 @@ pub struct Assets {
     pub traces: object_store::ObjectStore,
 }
 
+/// The trace object store, created if missing.
+pub async fn trace_store(js: &jetstream::Context) -> Result<object_store::ObjectStore> {
+    match js.get_object_store(TRACES).await {
+        Ok(s) => Ok(s),
+        Err(_) => js
+            .create_object_store(object_store::Config {
+                bucket: TRACES.into(),
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Nats {
+                what: "creating the trace store".into(),
+                reason: e.to_string(),
+            }),
+    }
+}
+
 pub async fn assets(client: async_nats::Client, delivery: Delivery) -> Result<Assets> {
     let js = jetstream::new(client);
     let e = |what: &str| {
@@ -148,17 +175,7 @@ pub async fn assets(client: async_nats::Client, delivery: Delivery) -> Result<As
             .await
             .map_err(|x| e("creating the harness bucket")(x.into()))?,
     };
-    let traces = match js.get_object_store(TRACES).await {
-        Ok(s) => s,
-        Err(_) => js
-            .create_object_store(object_store::Config {
-                bucket: TRACES.into(),
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|x| e("creating the trace store")(x.into()))?,
-    };
+    let traces = trace_store(&js).await?;
     Ok(Assets {
         js,
         jobs,

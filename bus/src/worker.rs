@@ -12,7 +12,8 @@ use selfharness_core::eval::{evaluate, EvalDirs, EvalJob};
 use selfharness_core::harness::Harness;
 use selfharness_core::model::Model;
 use selfharness_core::task::Suite;
-use selfharness_proto::{convert, v1};
+use selfharness_proto::convert::JobSpec;
+use selfharness_proto::{convert, v1, FromProto};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -109,6 +110,13 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
             return;
         }
     };
+    if let Some(reason) = misaddressed(&job) {
+        // Wrong for every validator: refuse it here, as the gRPC validator does, with an
+        // infrastructure failure under the job's key, so the coordinator is not left waiting.
+        let result = error_result(ctx, &job, delivery, reason);
+        store_and_ack(ctx, &job, &msg, &result, delivery).await;
+        return;
+    }
     let digest = job.task.as_ref().map(|t| t.suite_digest.as_str());
     if job.model_id != ctx.model.id() || digest != Some(ctx.digest.as_str()) {
         // Another validator may hold the right model and suite: hand it back.
@@ -135,13 +143,22 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
                 })
             };
             let (model, dirs) = (ctx.model.clone(), ctx.dirs.clone());
-            let ev = tokio::task::spawn_blocking(move || evaluate(&eval_job, &*model, &dirs)).await;
+            // The job's span: its `evaluation` (and that one's turns) nest under it.
+            let span =
+                tracing::info_span!("job", key = %job.key, validator = %ctx.cfg.name, delivery);
+            let ev = tokio::task::spawn_blocking(move || {
+                span.in_scope(|| evaluate(&eval_job, &*model, &dirs))
+            })
+            .await;
             progress.abort();
             match ev {
+                Ok(ev) if ev.key != job.key => error_result(
+                    ctx,
+                    &job,
+                    delivery,
+                    format!("the evaluation's key {} differs from the job's", ev.key),
+                ),
                 Ok(ev) => {
-                    if ev.key != job.key {
-                        tracing::warn!(job = %job.key, got = %ev.key, "evaluation key differs from the job's");
-                    }
                     if let Some(name) = &ev.trace {
                         if let Err(e) = upload_trace(ctx, name).await {
                             tracing::warn!(key = %ev.key, error = %e, "trace upload failed");
@@ -154,9 +171,19 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
         }
         Err(reason) => error_result(ctx, &job, delivery, reason),
     };
-    // Store the result durably, then ack: a crash in between redelivers the job, and the
-    // coordinator's idempotence by key absorbs the second result.
-    if let Err(e) = publish_result(&ctx.assets.js, &job.run_id, &result).await {
+    store_and_ack(ctx, &job, &msg, &result, delivery).await;
+}
+
+/// Store the result durably, then ack: a crash in between redelivers the job, and the
+/// coordinator's idempotence by key absorbs the second result.
+async fn store_and_ack(
+    ctx: &Ctx,
+    job: &v1::EvalJob,
+    msg: &jetstream::Message,
+    result: &v1::EvalResult,
+    delivery: u32,
+) {
+    if let Err(e) = publish_result(&ctx.assets.js, &job.run_id, result).await {
         tracing::error!(key = %job.key, error = %e, "result not stored; job left for redelivery");
         return;
     }
@@ -164,6 +191,20 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
         tracing::warn!(key = %job.key, error = %e, "ack failed (the job may be redelivered; its result is stored)");
     }
     tracing::info!(key = %job.key, status = result.status, delivery, "evaluation done");
+}
+
+/// Why `job` must not run anywhere, if its key is not the content address of its parts
+/// (harness, task, model, trial, seed). A job missing a part is left to [`prepare`], which
+/// names the part.
+fn misaddressed(job: &v1::EvalJob) -> Option<String> {
+    let spec = JobSpec::from_proto(job).ok()?;
+    let expected = spec.expected_key();
+    (spec.key != expected).then(|| {
+        format!(
+            "EvalJob: field `key`: {:?} is not the content address of (harness, task, model, trial, seed), {expected:?}",
+            spec.key
+        )
+    })
 }
 
 pub(crate) async fn publish_result(
@@ -262,6 +303,12 @@ async fn prepare(ctx: &Ctx, job: &v1::EvalJob) -> Result<EvalJob, String> {
             let text = String::from_utf8_lossy(&entry).into_owned();
             let h = Harness::from_toml(Path::new(&format!("bucket:{hid}")), &text)
                 .map_err(|e| e.to_string())?;
+            if h.id() != hid {
+                return Err(format!(
+                    "harness bucket entry {hid} holds a document whose id is {}",
+                    h.id()
+                ));
+            }
             let h = Arc::new(h);
             ctx.harnesses
                 .lock()
@@ -291,4 +338,180 @@ async fn upload_trace(ctx: &Ctx, name: &str) -> Result<()> {
         })?;
     let _ = tokio::fs::remove_file(&path).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_nats::jetstream::consumer;
+    use selfharness_core::model::scripted::{FlawProfile, ScriptedModel};
+    use selfharness_proto::ToProto;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    /// A `nats-server -js` on a free port with its store in a temp dir; killed on drop.
+    struct Nats {
+        child: Child,
+        url: String,
+        _store: tempfile::TempDir,
+    }
+
+    impl Nats {
+        fn start() -> Nats {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let store = tempfile::tempdir().unwrap();
+            let child = Command::new("nats-server")
+                .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(store.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server is installed (bash scripts/setup.sh)");
+            let t0 = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "nats-server did not start"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Nats {
+                child,
+                url: format!("nats://127.0.0.1:{port}"),
+                _store: store,
+            }
+        }
+    }
+
+    impl Drop for Nats {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn one_task_suite(dir: &Path) -> Suite {
+        let t = dir.join("echo-ok");
+        std::fs::create_dir_all(t.join("tests")).unwrap();
+        std::fs::create_dir_all(t.join("solution")).unwrap();
+        std::fs::write(t.join("instruction.md"), "Write ok to /app/ok.txt.").unwrap();
+        std::fs::write(t.join("task.toml"), "schema_version = \"1.1\"\n").unwrap();
+        std::fs::write(t.join("solution/solve.sh"), "echo ok > /app/ok.txt\n").unwrap();
+        std::fs::write(
+            t.join("tests/test.sh"),
+            "mkdir -p /logs/verifier; echo 1 > /logs/verifier/reward.txt\n",
+        )
+        .unwrap();
+        Suite::load(dir).unwrap()
+    }
+
+    // Issue #5: the worker refuses a job whose key is not the content address of its parts,
+    // as the gRPC validator does: an infrastructure failure under the job's key (so the
+    // coordinator is not left waiting, and it never counts as an agent failure), and the job
+    // acked. Before, it ran the job and published the result under another key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_whose_key_is_not_its_content_address_is_refused_and_acked() {
+        let nats = Nats::start();
+        let dir = tempfile::tempdir().unwrap();
+        let suite = one_task_suite(&dir.path().join("suite"));
+        let model: Arc<dyn Model> =
+            Arc::new(ScriptedModel::new(&suite, FlawProfile::builtin_default()));
+        let client = crate::connect(&nats.url).await.unwrap();
+        let a = assets(client.clone(), Delivery::default()).await.unwrap();
+        // The harness is stored, so without the check the job would run.
+        let harness = Harness::builtin_default();
+        a.harnesses
+            .put(harness.id(), harness.to_toml().into_bytes().into())
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = tokio::spawn(run(
+            client,
+            suite.clone(),
+            model.clone(),
+            EvalDirs {
+                sandboxes: dir.path().join("sandboxes"),
+                traces: dir.path().join("traces"),
+            },
+            WorkerConfig {
+                name: "test-validator".into(),
+                concurrency: 1,
+                delivery: Delivery::default(),
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let mut spec = JobSpec {
+            key: String::new(),
+            task_id: "echo-ok".into(),
+            suite_digest: selfharness_proto::suite_digest(&suite).unwrap(),
+            harness_id: harness.id(),
+            trial: 0,
+            seed: 1,
+            model_id: model.id(),
+            run_id: "r1".into(),
+        };
+        let good = spec.expected_key();
+        spec.key = "e-0123456789abcdef".into();
+        assert_ne!(spec.key, good);
+        a.js.publish(
+            crate::jobs_subject("r1"),
+            spec.to_proto().encode_to_vec().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+        let results = a
+            .results
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: results_subject("r1"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = results.messages().await.unwrap();
+        let msg = tokio::time::timeout(Duration::from_secs(20), messages.next())
+            .await
+            .expect("a result within 20 s")
+            .unwrap()
+            .unwrap();
+        let r: v1::EvalResult = convert::decode("EvalResult", &msg.payload).unwrap();
+        assert_eq!(r.key, spec.key);
+        assert_eq!(r.status, v1::EvalStatus::Error as i32);
+        assert!(
+            r.error.contains("field `key`") && r.error.contains(&good),
+            "{}",
+            r.error
+        );
+        assert_eq!((r.wall_ms, r.trace.as_str()), (0, ""), "nothing ran");
+
+        let mut jobs = a.consumer.clone();
+        let t0 = Instant::now();
+        loop {
+            let info = jobs.info().await.unwrap();
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "job not acked: {info:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), messages.next())
+                .await
+                .is_err(),
+            "exactly one result"
+        );
+        let _ = stop.send(());
+        worker.await.unwrap().unwrap();
+    }
 }

@@ -346,6 +346,9 @@ pub enum BenchWhat {
     /// Run the loop on the scripted testbed over seeds × flaw profiles and score it against the
     /// planted flaws: lift recovered, mining recall, false-accept rate, evaluations saved.
     Improve(crate::bench_improve::ImproveArgs),
+    /// Scaling over validators on sleep-bound tasks (real nats-server and validator processes):
+    /// efficiency, coordinator + bus overhead per evaluation, results folded per second.
+    Scale(crate::bench_scale::ScaleArgs),
 }
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
@@ -357,6 +360,7 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
             json,
         } => (suite, jobs, seed, json),
         BenchWhat::Improve(a) => return crate::bench_improve::improve(a),
+        BenchWhat::Scale(a) => return crate::bench_scale::scale(a),
     };
     let out = std::env::temp_dir().join(format!("selfharness-bench-{}", std::process::id()));
     let eval_args = EvalArgs {

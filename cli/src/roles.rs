@@ -1,6 +1,8 @@
 //! Roles of the distributed deployment that this binary can play: `selfharness validator`
-//! pulls evaluation jobs from NATS JetStream and answers them. (The coordinator's side is
-//! `selfharness run --nats URL`.)
+//! pulls evaluation jobs from NATS JetStream and answers them; `selfharness miner` and
+//! `selfharness proposer` answer mine and propose requests in their queue groups;
+//! `selfharness coordinator` runs the loops that clients (`selfharness run --nats URL`) ask
+//! for, and serves the run API over NATS, gRPC and (with `--http`) the live dashboard.
 
 use crate::eval_cmd::load_suite;
 use crate::models::{self, ModelArgs};
@@ -11,6 +13,7 @@ use selfharness_bus::Delivery;
 use selfharness_core::eval::EvalDirs;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -84,4 +87,249 @@ pub fn validator(args: ValidatorArgs) -> Result<ExitCode> {
     })
     .context("validator")?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct StageArgs {
+    /// NATS server URL (JetStream on).
+    #[arg(
+        long,
+        env = "SELFHARNESS_NATS",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats: String,
+    /// Also serve the stage over gRPC here (with health and reflection), e.g. 0.0.0.0:50052.
+    #[arg(long, env = "SELFHARNESS_GRPC")]
+    pub grpc: Option<String>,
+}
+
+/// Ctrl-C or SIGTERM (what `docker stop` sends).
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Serve a stage over NATS (`nats`) and, with `--grpc`, over gRPC (`grpc`) until Ctrl-C or
+/// SIGTERM.
+fn serve_stage<N, NF>(
+    what: &str,
+    args: &StageArgs,
+    nats: N,
+    grpc: selfharness_server::Services,
+) -> Result<ExitCode>
+where
+    N: FnOnce(
+        async_nats::Client,
+        futures::future::Shared<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    ) -> NF,
+    NF: std::future::Future<Output = selfharness_bus::Result<()>>,
+{
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = selfharness_bus::connect(&args.nats).await?;
+        eprintln!("{what}: serving on NATS {}", args.nats);
+        let shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+            Box::pin(shutdown_signal());
+        let shutdown = futures::future::FutureExt::shared(shutdown);
+        let over_grpc = async {
+            if let Some(addr) = &args.grpc {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding --grpc {addr}"))?;
+                eprintln!("{what}: gRPC on {}", listener.local_addr()?);
+                selfharness_server::serve(listener, shutdown.clone(), grpc).await?;
+            }
+            anyhow::Ok(())
+        };
+        let over_nats = async {
+            nats(client, shutdown.clone()).await?;
+            anyhow::Ok(())
+        };
+        let (a, b) = tokio::join!(over_grpc, over_nats);
+        a.and(b)
+    })
+    .with_context(|| what.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn miner(args: StageArgs) -> Result<ExitCode> {
+    let grpc = selfharness_server::Services::new().miner(selfharness_server::MinerService::new());
+    serve_stage("miner", &args, selfharness_bus::stages::serve_miner, grpc)
+}
+
+pub fn proposer(args: StageArgs) -> Result<ExitCode> {
+    let grpc = selfharness_server::Services::new()
+        .proposer(selfharness_server::ProposerService::catalogue());
+    serve_stage(
+        "proposer",
+        &args,
+        |client, shutdown| {
+            selfharness_bus::stages::serve_proposer(
+                client,
+                selfharness_bus::stages::catalogue(),
+                shutdown,
+            )
+        },
+        grpc,
+    )
+}
+
+#[derive(Args)]
+pub struct CoordinatorArgs {
+    /// NATS server URL (JetStream on).
+    #[arg(
+        long,
+        env = "SELFHARNESS_NATS",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats: String,
+    /// Task suite (the validators' must be the same: jobs carry its digest).
+    #[arg(long, env = "SELFHARNESS_SUITE", default_value = "tasks")]
+    pub suite: PathBuf,
+    /// Where run directories (event log, traces, report) are written.
+    #[arg(long, env = "SELFHARNESS_RUNS", default_value = "runs")]
+    pub runs: PathBuf,
+    /// Also serve the run API over gRPC here (with health and reflection), e.g. 0.0.0.0:50051.
+    #[arg(long, env = "SELFHARNESS_GRPC")]
+    pub grpc: Option<String>,
+    /// Serve the live dashboard (runs list, live run pages, reports) and Prometheus /metrics
+    /// here, e.g. 0.0.0.0:8080.
+    #[arg(long, env = "SELFHARNESS_HTTP")]
+    pub http: Option<String>,
+    /// Where the miner and proposer run: `nats` (the `selfharness miner` / `selfharness
+    /// proposer` services) or `local` (in this process).
+    #[arg(long, env = "SELFHARNESS_STAGES", default_value = "nats")]
+    pub stages: String,
+    /// Seconds a job may go unacknowledged before it is redelivered.
+    #[arg(long, env = "SELFHARNESS_ACK_WAIT_SECS", default_value_t = 30)]
+    pub ack_wait_secs: u64,
+    /// Deliveries of a job before it is dead-lettered (an infrastructure failure).
+    #[arg(long, env = "SELFHARNESS_MAX_DELIVER", default_value_t = 3)]
+    pub max_deliver: i64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn coordinator(args: CoordinatorArgs) -> Result<ExitCode> {
+    use selfharness_bus::runs::{CoordinatorRpc, RunManager, Settings, Stages};
+    let suite = load_suite(&args.suite, true)?;
+    let model = models::build(&args.model, &suite)?;
+    let stages = match args.stages.as_str() {
+        "nats" => Stages::Nats,
+        "local" => Stages::Local,
+        other => anyhow::bail!("--stages: {other:?} is neither `nats` nor `local`"),
+    };
+    std::fs::create_dir_all(&args.runs)
+        .with_context(|| format!("creating {}", args.runs.display()))?;
+    let settings = Settings {
+        nats_url: args.nats.clone(),
+        suite_digest: selfharness_proto::suite_digest(&suite)?,
+        suite,
+        model_id: model.id(),
+        runs_dir: args.runs.clone(),
+        delivery: delivery(args.ack_wait_secs, args.max_deliver),
+        stages,
+    };
+    eprintln!(
+        "coordinator: model {}, runs in {}, stages {}, NATS {}",
+        settings.model_id,
+        args.runs.display(),
+        args.stages,
+        args.nats
+    );
+    let hub = match &args.http {
+        Some(addr) => {
+            let hub = Arc::new(selfharness_web::Hub::new(Some(args.runs.clone())));
+            let bound = selfharness_web::spawn(addr, hub.clone())
+                .with_context(|| format!("serving the dashboard on {addr}"))?;
+            eprintln!("coordinator: dashboard on http://{bound}/ (metrics: /metrics)");
+            Some(hub)
+        }
+        None => None,
+    };
+    let on_logged: Option<selfharness_bus::runs::OnLogged> = hub.clone().map(|hub| {
+        Arc::new(
+            move |run: &str, seq: u64, e: &selfharness_coordinator::RunEvent| {
+                hub.logged(run, seq, e)
+            },
+        ) as selfharness_bus::runs::OnLogged
+    });
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = selfharness_bus::connect(&args.nats).await?;
+        if let Some(hub) = hub {
+            tokio::spawn(bus_metrics(
+                client.clone(),
+                delivery(args.ack_wait_secs, args.max_deliver),
+                hub,
+            ));
+        }
+        let manager = RunManager::start(client.clone(), settings, on_logged).await?;
+        let shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+            Box::pin(shutdown_signal());
+        let shutdown = futures::future::FutureExt::shared(shutdown);
+        let grpc = async {
+            match &args.grpc {
+                Some(addr) => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("binding --grpc {addr}"))?;
+                    eprintln!("coordinator: gRPC on {}", listener.local_addr()?);
+                    let services = selfharness_server::Services::new()
+                        .service(CoordinatorRpc(manager.clone()).into_server());
+                    selfharness_server::serve(listener, shutdown.clone(), services).await?;
+                }
+                None => shutdown.clone().await,
+            }
+            anyhow::Ok(())
+        };
+        let nats = async {
+            manager.serve_nats(client, shutdown.clone()).await?;
+            anyhow::Ok(())
+        };
+        let (a, b) = tokio::join!(grpc, nats);
+        a.and(b)
+    })
+    .context("coordinator")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Keep the dashboard's bus figures current: queue depth and redeliveries from the validators'
+/// consumer (every 2 s), dead letters as the server announces them.
+async fn bus_metrics(
+    client: async_nats::Client,
+    delivery: Delivery,
+    hub: Arc<selfharness_web::Hub>,
+) {
+    use futures::StreamExt;
+    let mut consumer = match selfharness_bus::assets(client.clone(), delivery).await {
+        Ok(a) => a.consumer,
+        Err(e) => {
+            tracing::warn!(error = %e, "no bus metrics");
+            return;
+        }
+    };
+    if let Ok(mut dead) = client
+        .subscribe(selfharness_bus::dead_letter_subject())
+        .await
+    {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            while dead.next().await.is_some() {
+                hub.metrics().add_dead_letters(1);
+            }
+        });
+    }
+    loop {
+        if let Ok(info) = consumer.info().await {
+            hub.metrics()
+                .set_queue_depth(info.num_pending + info.num_ack_pending as u64);
+            hub.metrics().set_redeliveries(info.num_redelivered as u64);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }

@@ -17,37 +17,37 @@ use std::sync::Arc;
 #[derive(Args)]
 pub struct RunArgs {
     /// Task suite directory (Harbor layout, with splits.toml).
-    #[arg(long, default_value = "tasks")]
+    #[arg(long, env = "SELFHARNESS_SUITE", default_value = "tasks")]
     pub suite: PathBuf,
     /// Baseline harness (TOML); default: the built-in default harness.
-    #[arg(long)]
+    #[arg(long, env = "SELFHARNESS_HARNESS")]
     pub harness: Option<PathBuf>,
     /// Guardrail policy (TOML); default: the built-in policy. Task ids, test file names and
     /// expected outputs of the suite are always forbidden content.
-    #[arg(long)]
+    #[arg(long, env = "SELFHARNESS_POLICY")]
     pub policy: Option<PathBuf>,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, env = "SELFHARNESS_GENERATIONS", default_value_t = 5)]
     pub generations: u32,
     /// Proposals per generation.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, env = "SELFHARNESS_K", default_value_t = 4)]
     pub k: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "SELFHARNESS_SEED", default_value_t = 1)]
     pub seed: u64,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, env = "SELFHARNESS_TRAIN_TRIALS", default_value_t = 4)]
     pub train_trials: u32,
     /// Trials per validation task: more trials, more power to accept small real gains.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "SELFHARNESS_VAL_TRIALS", default_value_t = 16)]
     pub val_trials: u32,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "SELFHARNESS_TEST_TRIALS", default_value_t = 8)]
     pub test_trials: u32,
     /// The run's total false-accept budget (split evenly over every test it may run).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, env = "SELFHARNESS_ALPHA", default_value_t = 0.05)]
     pub alpha: f64,
     /// Stop after this many generations without an accepted edit.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "SELFHARNESS_PLATEAU", default_value_t = 2)]
     pub plateau: u32,
     /// Candidate failures tolerated on a validation task the champion solved in every trial.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "SELFHARNESS_TOLERANCE", default_value_t = 1)]
     pub tolerance: u32,
     /// Run every validation pair even when the decision is already certain.
     #[arg(long)]
@@ -56,24 +56,24 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_ablation: bool,
     /// Budget caps (0 = none): evaluations, tokens, wall seconds, dollars.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "SELFHARNESS_MAX_EVALS", default_value_t = 0)]
     pub max_evals: u64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "SELFHARNESS_MAX_TOKENS", default_value_t = 0)]
     pub max_tokens: u64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "SELFHARNESS_MAX_WALL_SECS", default_value_t = 0)]
     pub max_wall_secs: u64,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, env = "SELFHARNESS_MAX_DOLLARS", default_value_t = 0.0)]
     pub max_dollars: f64,
     /// Dollars per million tokens, for --max-dollars.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, env = "SELFHARNESS_PRICE_PER_MTOK", default_value_t = 0.0)]
     pub price_per_mtok: f64,
     /// Evaluations at once (episodes mostly wait on commands, so more than the core count helps).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, env = "SELFHARNESS_JOBS", default_value_t = 32)]
     pub jobs: usize,
     /// Validation pairs per candidate per round of the sequential test: smaller rounds stop
     /// hopeless candidates sooner, larger ones keep more evaluations in flight. Decisions are
     /// the same whatever the value.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "SELFHARNESS_BATCH", default_value_t = 16)]
     pub batch: usize,
     /// Run directory; default runs/run-<UTC time>.
     #[arg(long)]
@@ -81,15 +81,26 @@ pub struct RunArgs {
     /// Continue the run in this directory after a kill (config and baseline come from its log).
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Evaluate on the validators of a deployed cluster through this NATS server (JetStream on)
-    /// instead of in this process. The coordinator still runs here.
+    /// Submit the run to a deployed cluster through this NATS server (JetStream on): its
+    /// `selfharness coordinator` runs the loop on its validators, miners and proposers; this
+    /// command follows the run's events, keeps a copy of its log in --out and writes the report
+    /// there. Leaving (Ctrl-C) does not stop the run; --watch RUN_ID follows it again.
     #[arg(long, env = "SELFHARNESS_NATS")]
     pub nats: Option<String>,
-    /// With --nats: seconds a job may go unacknowledged before it is redelivered.
-    #[arg(long, default_value_t = 30)]
+    /// With --nats: follow this run already on the cluster instead of submitting a new one.
+    #[arg(long, requires = "nats")]
+    pub watch: Option<String>,
+    /// With --nats: evaluate on the cluster's validators but run the coordinator (and the
+    /// miner and proposer) here, in this process (resumable with --resume).
+    #[arg(long, requires = "nats")]
+    pub local_coordinator: bool,
+    /// With --nats --local-coordinator: seconds a job may go unacknowledged before it is
+    /// redelivered.
+    #[arg(long, env = "SELFHARNESS_ACK_WAIT_SECS", default_value_t = 30)]
     pub ack_wait_secs: u64,
-    /// With --nats: deliveries of a job before it is dead-lettered (an infrastructure failure).
-    #[arg(long, default_value_t = 3)]
+    /// With --nats --local-coordinator: deliveries of a job before it is dead-lettered (an
+    /// infrastructure failure).
+    #[arg(long, env = "SELFHARNESS_MAX_DELIVER", default_value_t = 3)]
     pub max_deliver: i64,
     /// Print events as JSON lines on stdout instead of text.
     #[arg(long)]
@@ -97,6 +108,18 @@ pub struct RunArgs {
     /// Print nothing but the final line (for benchmarks and tests).
     #[arg(long)]
     pub quiet: bool,
+    /// Serve the live dashboard on this address (e.g. 127.0.0.1:8080; port 0: any free port):
+    /// runs list, this run's live page, its report, Prometheus /metrics.
+    #[arg(long, env = "SELFHARNESS_HTTP")]
+    pub http: Option<String>,
+    /// With --http: keep serving this many seconds after the run ends.
+    #[arg(
+        long,
+        env = "SELFHARNESS_HTTP_LINGER",
+        default_value_t = 0,
+        requires = "http"
+    )]
+    pub http_linger: u64,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -124,7 +147,7 @@ impl Backend for LocalBackend {
     }
 }
 
-fn describe(e: &RunEvent) -> Option<String> {
+pub fn describe(e: &RunEvent) -> Option<String> {
     Some(match e {
         RunEvent::GenerationStarted {
             generation,
@@ -181,6 +204,7 @@ fn describe(e: &RunEvent) -> Option<String> {
             validation.total
         ),
         RunEvent::NoAdvance { .. } => "  → no edit accepted".into(),
+        RunEvent::StageFailed { stage, error, .. } => format!("  the {stage} failed: {error}"),
         RunEvent::Stopped { reason } => format!(
             "stopped: {reason}; scoring baseline and champion (sealed test split opens now)"
         ),
@@ -221,7 +245,33 @@ fn run_id(dir: &std::path::Path) -> String {
     )
 }
 
+/// The loop's configuration from the flags.
+pub fn config(args: &RunArgs) -> RunConfig {
+    RunConfig {
+        seed: args.seed,
+        generations: args.generations,
+        k: args.k,
+        train_trials: args.train_trials,
+        val_trials: args.val_trials,
+        test_trials: args.test_trials,
+        alpha: args.alpha,
+        tolerance: args.tolerance,
+        plateau: args.plateau,
+        early_stop: !args.no_early_stop,
+        ablation: !args.no_ablation,
+        batch: args.batch.max(1),
+        max_evals: args.max_evals,
+        max_tokens: args.max_tokens,
+        max_wall_secs: args.max_wall_secs,
+        max_dollars: args.max_dollars,
+        price_per_mtok: args.price_per_mtok,
+    }
+}
+
 pub fn run(args: RunArgs) -> Result<ExitCode> {
+    if let (Some(url), false) = (&args.nats, args.local_coordinator) {
+        return crate::submit::submit(&args, url);
+    }
     let suite = load_suite(&args.suite, args.quiet || args.json)?;
     let (run_dir, cfg, baseline) = match &args.resume {
         Some(dir) => {
@@ -236,25 +286,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             }
         }
         None => {
-            let cfg = RunConfig {
-                seed: args.seed,
-                generations: args.generations,
-                k: args.k,
-                train_trials: args.train_trials,
-                val_trials: args.val_trials,
-                test_trials: args.test_trials,
-                alpha: args.alpha,
-                tolerance: args.tolerance,
-                plateau: args.plateau,
-                early_stop: !args.no_early_stop,
-                ablation: !args.no_ablation,
-                batch: args.batch.max(1),
-                max_evals: args.max_evals,
-                max_tokens: args.max_tokens,
-                max_wall_secs: args.max_wall_secs,
-                max_dollars: args.max_dollars,
-                price_per_mtok: args.price_per_mtok,
-            };
+            let cfg = config(&args);
             let baseline = match &args.harness {
                 Some(p) => Harness::load(p)?,
                 None => Harness::builtin_default(),
@@ -296,6 +328,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }),
     };
     let mut c = Coordinator::new(cfg, suite, policy, baseline, &*backend, run_dir.clone());
+    if let Some(addr) = &args.http {
+        let (runs_dir, id) = selfharness_web::runs_dir_and_id(&run_dir);
+        let hub = Arc::new(selfharness_web::Hub::new(Some(runs_dir)));
+        let bound = selfharness_web::spawn(addr, hub.clone())
+            .with_context(|| format!("serving the dashboard on {addr}"))?;
+        eprintln!("dashboard: http://{bound}/runs/{id}");
+        c.on_logged = Box::new(move |seq, e| hub.logged(&id, seq, e));
+    }
     let (json, quiet) = (args.json, args.quiet);
     c.on_event = Box::new(move |e| {
         if quiet {
@@ -312,5 +352,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         outcome.reason,
         outcome.run_dir.join("report.md").display()
     );
+    std::thread::sleep(std::time::Duration::from_secs(args.http_linger));
     Ok(ExitCode::SUCCESS)
 }

@@ -55,6 +55,41 @@ pub trait Backend: Sync {
     fn trace_path(&self, name: &str) -> PathBuf;
 }
 
+/// The miner stage as the coordinator reaches it: in this process ([`LocalMiner`]) or a miner
+/// service elsewhere (over NATS in a cluster).
+pub trait Miner: Sync {
+    /// Weaknesses of the traces named `traces` (trace file names of the champion's train
+    /// evaluations, readable at `backend.trace_path(name)` here, in the trace store elsewhere).
+    /// An error is the stage's failure, said in words: the generation mines nothing.
+    fn mine(
+        &self,
+        backend: &dyn Backend,
+        traces: &[String],
+        instructions: &BTreeMap<String, String>,
+    ) -> std::result::Result<Vec<Weakness>, String>;
+}
+
+/// [`Miner`] in this process: reads the traces from the backend's trace paths.
+pub struct LocalMiner;
+
+impl Miner for LocalMiner {
+    fn mine(
+        &self,
+        backend: &dyn Backend,
+        traces: &[String],
+        instructions: &BTreeMap<String, String>,
+    ) -> std::result::Result<Vec<Weakness>, String> {
+        let traces: Vec<Trace> = traces
+            .iter()
+            .filter_map(|n| Trace::load(&backend.trace_path(n)).ok())
+            .collect();
+        Ok(mine(&MineRequest {
+            traces: &traces,
+            instructions,
+        }))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub seed: u64,
@@ -173,6 +208,12 @@ pub enum RunEvent {
     NoAdvance {
         generation: u32,
     },
+    /// A stage (`miner`, `proposer`) failed for this generation; it counts as no advance.
+    StageFailed {
+        generation: u32,
+        stage: String,
+        error: String,
+    },
     Stopped {
         reason: String,
     },
@@ -192,6 +233,12 @@ pub enum RunEvent {
     },
 }
 
+/// A callback for every logged event, with its seq.
+pub type OnLogged<'a> = Box<dyn Fn(u64, &RunEvent) + Sync + 'a>;
+
+/// A run's stop request: the reason, once someone asked (shared with whoever may cancel).
+pub type Cancel = Arc<Mutex<Option<String>>>;
+
 /// Everything a coordinator needs.
 pub struct Coordinator<'a> {
     pub cfg: RunConfig,
@@ -200,11 +247,18 @@ pub struct Coordinator<'a> {
     pub baseline: Harness,
     pub backend: &'a dyn Backend,
     pub proposer: Box<dyn Proposer + 'a>,
+    pub miner: Box<dyn Miner + 'a>,
     pub run_dir: PathBuf,
     /// Called with every non-evaluation event (progress for the CLI).
     pub on_event: Box<dyn Fn(&RunEvent) + Sync + 'a>,
     /// Called with every evaluation as it lands (progress for the CLI).
     pub on_eval: Box<dyn Fn(&Evaluation) + Sync + 'a>,
+    /// Called with every event appended to the log, with its seq (its line number), in log
+    /// order (never for events a resumed run finds already logged).
+    pub on_logged: OnLogged<'a>,
+    /// Set to a reason to stop the run at its next decision point (CancelRun); the run then
+    /// scores what it has like any other stop.
+    pub cancel: Cancel,
     log: Mutex<Option<log::RunLog>>,
     store: Mutex<Store>,
     sealed: bool,
@@ -228,6 +282,8 @@ struct Evaluator<'c> {
     log: &'c Mutex<Option<log::RunLog>>,
     store: &'c Mutex<Store>,
     on_eval: &'c (dyn Fn(&Evaluation) + Sync),
+    on_logged: &'c (dyn Fn(u64, &RunEvent) + Sync),
+    cancel: &'c Mutex<Option<String>>,
     sealed: bool,
     started: Instant,
 }
@@ -256,9 +312,12 @@ impl<'a> Coordinator<'a> {
             baseline,
             backend,
             proposer: Box::new(Catalogue),
+            miner: Box::new(LocalMiner),
             run_dir,
             on_event: Box::new(|_| {}),
             on_eval: Box::new(|_| {}),
+            on_logged: Box::new(|_, _| {}),
+            cancel: Arc::new(Mutex::new(None)),
             log: Mutex::new(None),
             store: Mutex::new(Store::default()),
             sealed: true,
@@ -267,11 +326,13 @@ impl<'a> Coordinator<'a> {
     }
 
     fn emit(&mut self, e: RunEvent) -> Result<()> {
-        let new = lock(&self.log)
-            .as_mut()
-            .expect("log opened by run()")
-            .emit(&e)?;
-        if new || !matches!(e, RunEvent::Evaluated { .. }) {
+        let mut log = lock(&self.log);
+        let seq = log.as_mut().expect("log opened by run()").emit(&e)?;
+        if let Some(seq) = seq {
+            (self.on_logged)(seq, &e);
+        }
+        drop(log);
+        if seq.is_some() || !matches!(e, RunEvent::Evaluated { .. }) {
             (self.on_event)(&e);
         }
         Ok(())
@@ -316,6 +377,8 @@ impl<'a> Coordinator<'a> {
             log: &self.log,
             store: &self.store,
             on_eval: &*self.on_eval,
+            on_logged: &*self.on_logged,
+            cancel: &self.cancel,
             sealed: self.sealed,
             started: self.started,
         }
@@ -426,11 +489,17 @@ impl<'a> Coordinator<'a> {
         let ev = self.evaluator();
         let seed = self.cfg.seed;
         let (ev, by_id, outcomes, shows) = (&ev, &by_id, &outcomes, &shows);
+        let parent = &tracing::Span::current(); // each candidate's `validate` span hangs here
         std::thread::scope(|scope| {
             let handles: Vec<_> = cands
                 .iter()
                 .map(|(cand, targets)| {
                     scope.spawn(move || -> Result<Decision> {
+                        let id = cand.id();
+                        let proposal = format!("p-{}", &id[2..]); // as the proposer names it
+                        let _validate =
+                            tracing::info_span!(parent: parent, "validate", %proposal, harness = %id)
+                                .entered();
                         let first = shows
                             .iter()
                             .filter(|(_, ws)| ws.iter().any(|w| targets.contains(w)))
@@ -472,6 +541,13 @@ impl<'a> Coordinator<'a> {
 
     /// Run (or, when the run directory holds an event log, resume) the whole run.
     pub fn run(&mut self) -> Result<RunOutcome> {
+        let _run = tracing::info_span!(
+            "run",
+            run_dir = %self.run_dir.display(),
+            seed = self.cfg.seed,
+            model = %self.backend.model_id(),
+        )
+        .entered();
         let (log, evals) = log::RunLog::open(&self.run_dir)?;
         lock(&self.store)
             .cache
@@ -498,6 +574,9 @@ impl<'a> Coordinator<'a> {
             .collect();
         let mut reason = format!("max generations ({}) reached", self.cfg.generations);
         for generation in 1..=self.cfg.generations {
+            let _generation =
+                tracing::info_span!("generation", number = generation, champion = %champion.id())
+                    .entered();
             if let Some(r) = self.budget_stop() {
                 reason = r;
                 break;
@@ -506,22 +585,35 @@ impl<'a> Coordinator<'a> {
                 generation,
                 champion: champion.id(),
             })?;
+            let mine = tracing::info_span!("mine", weaknesses = tracing::field::Empty).entered();
             // Mine the champion's train traces.
             let train = self.tasks(Split::Train);
             let evs = self.evaluate(&champion, &train, self.cfg.train_trials, Split::Train)?;
-            let traces: Vec<Trace> = evs
-                .iter()
-                .filter_map(|e| e.trace.as_ref())
-                .filter_map(|n| Trace::load(&self.backend.trace_path(n)).ok())
-                .collect();
-            let weaknesses = mine(&MineRequest {
-                traces: &traces,
-                instructions: &instructions,
-            });
+            let traces: Vec<String> = evs.iter().filter_map(|e| e.trace.clone()).collect();
+            let weaknesses = match self.miner.mine(self.backend, &traces, &instructions) {
+                Ok(w) => w,
+                Err(error) => {
+                    self.emit(RunEvent::StageFailed {
+                        generation,
+                        stage: "miner".into(),
+                        error,
+                    })?;
+                    self.emit(RunEvent::NoAdvance { generation })?;
+                    idle += 1;
+                    if idle >= self.cfg.plateau {
+                        reason = format!("plateau: no accepted edit for {idle} generations");
+                        break;
+                    }
+                    continue;
+                }
+            };
+            mine.record("weaknesses", weaknesses.len());
+            drop(mine);
             self.emit(RunEvent::Mined {
                 generation,
                 weaknesses: weaknesses.clone(),
             })?;
+            let propose = tracing::info_span!("propose", k = self.cfg.k).entered();
             // Propose.
             let resp = self.proposer.propose(&ProposeRequest {
                 champion: &champion,
@@ -545,6 +637,7 @@ impl<'a> Coordinator<'a> {
                 proposals: records,
                 rejected: resp.rejected.clone(),
             })?;
+            drop(propose);
             // Validate every proposal against the champion, side by side.
             let cands: Vec<(Arc<Harness>, Vec<String>)> = resp
                 .proposals
@@ -587,6 +680,7 @@ impl<'a> Coordinator<'a> {
             // make one of them dead weight); re-validate a composition of more than one edit.
             // Not by the tests' b − c: early stopping leaves those partial, and the champion
             // must not depend on whether the tests stopped early.
+            let compose = tracing::info_span!("compose", accepted = accepted.len()).entered();
             let mut composed = (*champion).clone();
             let mut used = Vec::new();
             let mut covered = BTreeSet::new();
@@ -633,7 +727,10 @@ impl<'a> Coordinator<'a> {
                 proposals: used.clone(),
                 decision,
             })?;
+            drop(compose);
+            let scoring = tracing::info_span!("score", harness = %next.id()).entered();
             let validation = self.score(&next, Split::Validation, self.cfg.val_trials)?;
+            drop(scoring);
             save_harness(&self.run_dir, &next)?;
             lineage.extend(
                 accepted
@@ -654,6 +751,9 @@ impl<'a> Coordinator<'a> {
         })?;
         // The run is over: now, and only now, the test split is unsealed.
         self.sealed = false;
+        let scoring =
+            tracing::info_span!("score", harness = %champion.id(), baseline = %baseline.id())
+                .entered();
         let (v, t) = (self.cfg.val_trials, self.cfg.test_trials);
         let scores = self.score_all(&[
             (baseline.clone(), Split::Validation, v),
@@ -664,6 +764,7 @@ impl<'a> Coordinator<'a> {
         for score in scores {
             self.emit(RunEvent::Scored { score })?;
         }
+        drop(scoring);
         if self.cfg.ablation {
             self.ablate(&champion, &lineage)?;
         }
@@ -692,6 +793,7 @@ impl<'a> Coordinator<'a> {
         champion: &Arc<Harness>,
         lineage: &[(String, HarnessPatch)],
     ) -> Result<()> {
+        let _ablate = tracing::info_span!("ablate", edits = lineage.len()).entered();
         let mut what = vec![(champion.clone(), Split::Validation, self.cfg.val_trials)];
         for i in 0..lineage.len() {
             let mut h = self.baseline.clone();
@@ -745,17 +847,19 @@ impl Evaluator<'_> {
         if !missing.is_empty() {
             let failed = Mutex::new(None);
             let results = self.backend.evaluate(missing, &|ev| {
-                let logged =
-                    lock(self.log)
-                        .as_mut()
-                        .expect("log opened")
-                        .emit(&RunEvent::Evaluated {
-                            evaluation: ev.clone(),
-                        });
+                let event = RunEvent::Evaluated {
+                    evaluation: ev.clone(),
+                };
+                let mut log = lock(self.log);
+                let logged = log.as_mut().expect("log opened").emit(&event);
+                if let Ok(Some(seq)) = logged {
+                    (self.on_logged)(seq, &event);
+                }
+                drop(log);
                 match logged {
                     Err(e) => *lock(&failed) = Some(e),
-                    Ok(true) => (self.on_eval)(ev),
-                    Ok(false) => {}
+                    Ok(Some(_)) => (self.on_eval)(ev),
+                    Ok(None) => {}
                 }
             });
             if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -775,6 +879,9 @@ impl Evaluator<'_> {
     }
 
     fn budget_stop(&self) -> Option<String> {
+        if let Some(why) = lock(self.cancel).as_ref() {
+            return Some(format!("cancelled: {why}"));
+        }
         let c = self.cfg;
         let (evals_run, tokens) = {
             let s = lock(self.store);

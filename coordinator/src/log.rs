@@ -13,6 +13,8 @@ pub struct RunLog {
     cursor: usize,
     /// Keys of the evaluations in the log: a result reported twice is written once.
     evaluated: std::collections::HashSet<String>,
+    /// Lines in the log: the last event's seq (events are numbered from 1, without gaps).
+    lines: u64,
     file: std::fs::File,
 }
 
@@ -23,11 +25,18 @@ impl RunLog {
         let path = dir.join("events.jsonl");
         let mut recorded = Vec::new();
         let mut evals = Vec::new();
+        let mut lines = 0u64;
         if let Ok(text) = std::fs::read_to_string(&path) {
             for (i, line) in text.lines().enumerate() {
                 match serde_json::from_str::<RunEvent>(line) {
-                    Ok(RunEvent::Evaluated { evaluation }) => evals.push(evaluation),
-                    Ok(e) => recorded.push(e),
+                    Ok(RunEvent::Evaluated { evaluation }) => {
+                        lines += 1;
+                        evals.push(evaluation)
+                    }
+                    Ok(e) => {
+                        lines += 1;
+                        recorded.push(e)
+                    }
                     // A line cut by a kill mid-write is the only one that may be torn: the last.
                     Err(e) if i + 1 == text.lines().count() => {
                         tracing::warn!(line = i + 1, error = %e, "ignoring torn last line of the event log")
@@ -61,6 +70,7 @@ impl RunLog {
                 recorded,
                 cursor: 0,
                 evaluated: evals.iter().map(|e| e.key.clone()).collect(),
+                lines,
                 file,
             },
             evals,
@@ -76,11 +86,17 @@ impl RunLog {
         self.cursor < self.recorded.len()
     }
 
-    /// Append `e` unless replay shows it is already recorded. Returns whether it was new.
-    pub fn emit(&mut self, e: &RunEvent) -> std::io::Result<bool> {
+    /// Seq of the last event in the log (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.lines
+    }
+
+    /// Append `e` unless replay shows it is already recorded. Returns its seq (its line number)
+    /// when it was new.
+    pub fn emit(&mut self, e: &RunEvent) -> std::io::Result<Option<u64>> {
         if let RunEvent::Evaluated { evaluation } = e {
             if !self.evaluated.insert(evaluation.key.clone()) {
-                return Ok(false);
+                return Ok(None);
             }
         }
         if !matches!(e, RunEvent::Evaluated { .. }) && self.cursor < self.recorded.len() {
@@ -93,12 +109,13 @@ impl RunLog {
                 )));
             }
             self.cursor += 1;
-            return Ok(false);
+            return Ok(None);
         }
         let mut line = serde_json::to_string(e).map_err(std::io::Error::other)?;
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
         self.file.flush()?;
-        Ok(true)
+        self.lines += 1;
+        Ok(Some(self.lines))
     }
 }

@@ -490,6 +490,8 @@ pub fn run_episode(
     };
 
     for turn in 1..=limits.max_turns {
+        let turn_span = tracing::info_span!("turn", turn, tool = tracing::field::Empty);
+        let _turn = turn_span.enter();
         if start.elapsed() > agent_timeout {
             return end(
                 steps,
@@ -579,6 +581,7 @@ pub fn run_episode(
             );
         };
         step.tool = Some(call.function.name.clone());
+        turn_span.record("tool", call.function.name.as_str());
         step.arguments = Some(call.function.arguments.clone());
         let parsed = match parse_call(&call) {
             Ok(p) => p,

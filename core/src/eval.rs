@@ -82,8 +82,42 @@ pub struct EvalDirs {
     pub traces: PathBuf,
 }
 
-/// Run one evaluation end to end and write its trace.
+/// Run one evaluation end to end and write its trace, in an `evaluation` span that records
+/// the outcome.
 pub fn evaluate(job: &EvalJob, model: &dyn Model, dirs: &EvalDirs) -> Evaluation {
+    use tracing::field::Empty;
+    let harness_id = job.harness.id();
+    let key = eval_key(&harness_id, &job.task.id, &model.id(), job.trial, job.seed);
+    let span = tracing::info_span!(
+        "evaluation",
+        key = %key,
+        task = %job.task.id,
+        trial = job.trial,
+        harness = %harness_id,
+        status = Empty,
+        reward = Empty,
+        tokens = Empty,
+        turns = Empty,
+        end = Empty,
+    );
+    let ev = span.in_scope(|| evaluate_unobserved(job, model, dirs));
+    span.record("status", format!("{:?}", ev.status).to_lowercase());
+    if let Some(r) = ev.reward {
+        span.record("reward", r);
+    }
+    span.record(
+        "tokens",
+        ev.usage.prompt_tokens + ev.usage.completion_tokens,
+    );
+    span.record("turns", ev.turns);
+    if let Some(end) = ev.end {
+        span.record("end", end.as_str());
+    }
+    ev
+}
+
+/// [`evaluate`] without its span.
+fn evaluate_unobserved(job: &EvalJob, model: &dyn Model, dirs: &EvalDirs) -> Evaluation {
     let start = Instant::now();
     let (task, harness) = (&job.task, &*job.harness);
     let harness_id = harness.id();
@@ -216,9 +250,12 @@ pub fn evaluate_all(
     let n = jobs.len();
     let queue = Mutex::new(jobs.into_iter().enumerate());
     let results: Mutex<Vec<Option<Evaluation>>> = Mutex::new(vec![None; n]);
+    // The caller's span (a validation, a stage) is every evaluation's parent.
+    let parent = tracing::Span::current();
     std::thread::scope(|s| {
         for _ in 0..slots.total.min(n.max(1)) {
             s.spawn(|| loop {
+                let _parent = parent.enter();
                 let next = queue.lock().expect("queue lock").next();
                 let Some((i, job)) = next else { break };
                 let ev = slots.run(|| evaluate(&job, &*model, dirs));

@@ -49,6 +49,15 @@ pub struct MineRequest<'a> {
     pub instructions: &'a BTreeMap<String, String>,
 }
 
+/// The last `n` bytes of `s`, widened to the start of the character they cut through.
+fn tail(s: &str, n: usize) -> &str {
+    let mut at = s.len().saturating_sub(n);
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    &s[at..]
+}
+
 /// Replace numbers, paths and quoted strings so that errors differing only in them cluster.
 pub fn normalise(s: &str) -> String {
     let line = s
@@ -125,10 +134,7 @@ fn signatures(t: &Trace, instruction: &str) -> Vec<(String, String, String, u32)
                     n.tool.as_deref() == Some("bash")
                         && n.exit_code == Some(0)
                         && n.arguments.as_deref().is_some_and(|a| {
-                            cmd.len() > 8
-                                && a.contains(
-                                    &cmd[cmd.len().saturating_sub(8)..].replace('"', "\\\""),
-                                )
+                            cmd.len() > 8 && a.contains(&tail(cmd, 8).replace('"', "\\\""))
                         })
                 });
                 if failed && !repaired && !s.timed_out {
@@ -281,6 +287,15 @@ pub fn mine(req: &MineRequest) -> Vec<Weakness> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_command_tail_never_cuts_a_character() {
+        assert_eq!(super::tail("echo héllo wörld", 8), "o wörld");
+        assert_eq!(super::tail("abcé", 1), "é");
+        assert_eq!(super::tail("ascii only tail", 8), "nly tail");
+        assert_eq!(super::tail("ab", 8), "ab");
+        assert_eq!(super::tail("é", 1), "é");
+    }
+
     use super::*;
     use selfharness_core::model::Usage;
     use selfharness_core::trace::Step;

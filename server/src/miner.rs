@@ -32,6 +32,13 @@ impl Miner for MinerService {
     ) -> Result<Response<v1::MineResponse>, Status> {
         let span = request_span("selfharness.v1.Miner/Mine", &request);
         let input: MineInput = decode(&span, request.get_ref())?;
+        if !input.trace_refs.is_empty() {
+            return Err(Status::failed_precondition(format!(
+                "MineRequest: field `trace_refs`: this miner has no trace store; send the {} \
+                 traces inline",
+                input.trace_refs.len()
+            )));
+        }
         let weaknesses = blocking(span, "mining", move || {
             let w = selfharness_miner::mine(&input.request());
             tracing::info!(traces = input.traces.len(), weaknesses = w.len(), "mined");

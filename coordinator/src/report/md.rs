@@ -105,6 +105,9 @@ fn lineage_generation(md: &mut String, d: &RunData, g: &super::Generation) {
             ab
         );
     }
+    for (stage, error) in &g.stage_failures {
+        let _ = writeln!(md, "\n**The {stage} failed:** {error}");
+    }
     match &g.advanced {
         Some((champion, accepted, validation)) => {
             let _ = writeln!(

@@ -89,6 +89,8 @@ pub struct Generation {
     pub advanced: Option<(Harness, Vec<String>, SplitScore)>,
     /// The generation ended with no edit accepted (the champion is kept).
     pub no_advance: bool,
+    /// Stages that failed in this generation: (stage, error).
+    pub stage_failures: Vec<(String, String)>,
     /// Evaluations logged while this generation ran.
     pub cost: Cost,
 }
@@ -242,6 +244,11 @@ impl RunData {
             RunEvent::NoAdvance { .. } => {
                 if let Some(g) = current {
                     g.no_advance = true;
+                }
+            }
+            RunEvent::StageFailed { stage, error, .. } => {
+                if let Some(g) = current {
+                    g.stage_failures.push((stage, error));
                 }
             }
             RunEvent::Stopped { reason } => self.stopped = Some(reason),

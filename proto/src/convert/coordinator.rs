@@ -353,11 +353,14 @@ impl FromProto for Summary {
 
 /// Event `seq` of run `run_id`: its `type` tag, and the event as one `events.jsonl` line.
 pub fn run_event(run_id: &str, seq: u64, e: &RunEvent) -> v1::RunEvent {
-    let value = serde_json::to_value(e).expect("a run event serialises");
+    // The JSON exactly as `events.jsonl` holds it (field order included), so a log rebuilt from
+    // the events is byte for byte the coordinator's.
+    let json = serde_json::to_string(e).expect("a run event serialises");
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     v1::RunEvent {
         seq,
         event_type: value["type"].as_str().unwrap_or_default().to_string(),
-        json: value.to_string(),
+        json,
         run_id: run_id.to_string(),
     }
 }

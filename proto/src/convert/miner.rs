@@ -81,6 +81,8 @@ impl FromProto for Weakness {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MineInput {
     pub traces: Vec<Trace>,
+    /// Traces still to fetch from the trace store, by object name.
+    pub trace_refs: Vec<String>,
     /// Task id → instruction text.
     pub instructions: BTreeMap<String, String>,
 }
@@ -101,6 +103,7 @@ impl ToProto for MineRequest<'_> {
         v1::MineRequest {
             traces: self.traces.iter().map(ToProto::to_proto).collect(),
             instructions: self.instructions.clone(),
+            trace_refs: Vec::new(),
         }
     }
 }
@@ -108,7 +111,10 @@ impl ToProto for MineRequest<'_> {
 impl ToProto for MineInput {
     type Proto = v1::MineRequest;
     fn to_proto(&self) -> v1::MineRequest {
-        self.request().to_proto()
+        v1::MineRequest {
+            trace_refs: self.trace_refs.clone(),
+            ..self.request().to_proto()
+        }
     }
 }
 
@@ -117,6 +123,17 @@ impl FromProto for MineInput {
     fn from_proto(p: &v1::MineRequest) -> Result<MineInput> {
         Ok(MineInput {
             traces: list("MineRequest", "traces", &p.traces)?,
+            trace_refs: p
+                .trace_refs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    if r.is_empty() {
+                        return Err(field("MineRequest", format!("trace_refs[{i}]"), "empty"));
+                    }
+                    Ok(r.clone())
+                })
+                .collect::<Result<_>>()?,
             instructions: p.instructions.clone(),
         })
     }
@@ -166,6 +183,7 @@ pub(crate) mod tests {
     fn a_mine_request_and_response_round_trip() {
         let input = MineInput {
             traces: vec![sample("e-1", "t1"), sample("e-2", "t2")],
+            trace_refs: vec!["e-3.json".into()],
             instructions: BTreeMap::from([("t1".into(), "Write /app/out.txt".into())]),
         };
         assert_eq!(MineInput::from_proto(&input.to_proto()).unwrap(), input);
@@ -177,6 +195,7 @@ pub(crate) mod tests {
     fn a_bad_nested_trace_is_named_by_its_path() {
         let mut p = MineInput {
             traces: vec![sample("e-1", "t1"), sample("e-2", "t2")],
+            trace_refs: Vec::new(),
             instructions: BTreeMap::new(),
         }
         .to_proto();
