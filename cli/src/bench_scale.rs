@@ -331,20 +331,16 @@ impl Bench {
             .limits
             .command_timeout_sec
             .max((eval_secs * 2.0).ceil() as u64 + 5);
-        let (mut nats, port) = start_nats(&dir.join("nats"))?;
+        // On an error below, dropping `nats` kills the server.
+        let (nats, port) = start_nats(&dir.join("nats"))?;
         let url = format!("nats://127.0.0.1:{port}");
         let rt = tokio::runtime::Runtime::new()?;
-        let assets = rt.block_on(async {
-            let client = selfharness_bus::connect(&url).await?;
-            selfharness_bus::assets(client, Delivery::default()).await
-        });
-        let assets = match assets {
-            Ok(a) => a,
-            Err(e) => {
-                nats.kill_all();
-                return Err(e).context("setting up JetStream");
-            }
-        };
+        let assets = rt
+            .block_on(async {
+                let client = selfharness_bus::connect(&url).await?;
+                selfharness_bus::assets(client, Delivery::default()).await
+            })
+            .context("setting up JetStream")?;
         Ok(Bench {
             dir: dir.to_path_buf(),
             url,

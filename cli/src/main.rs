@@ -19,6 +19,7 @@ mod dashboard_cmd;
 mod eval_cmd;
 mod misc;
 mod models;
+mod progress;
 mod roles;
 mod run_cmd;
 mod runs_cmd;

@@ -337,15 +337,25 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         c.on_logged = Box::new(move |seq, e| hub.logged(&id, seq, e));
     }
     let (json, quiet) = (args.json, args.quiet);
+    let progress = Arc::new(crate::progress::Progress::new(
+        c.cfg.generations,
+        !json && !quiet,
+    ));
+    let p = progress.clone();
     c.on_event = Box::new(move |e| {
+        p.event(e);
         if quiet {
         } else if json {
             println!("{}", serde_json::to_string(e).unwrap_or_default());
         } else if let Some(line) = describe(e) {
-            println!("{line}");
+            p.println(&line);
         }
     });
-    let outcome = c.run()?;
+    let p = progress.clone();
+    c.on_eval = Box::new(move |_| p.evaluated());
+    let outcome = c.run();
+    progress.finish();
+    let outcome = outcome?;
     println!(
         "final champion {} ({}); report: {}",
         outcome.champion.id(),

@@ -68,6 +68,7 @@ pub fn submit(args: &RunArgs, url: &str) -> Result<ExitCode> {
     };
     let mut finished = None;
     let mut expected = 1u64;
+    let mut progress = crate::progress::Progress::new(0, false);
     while let Some(e) = rx.blocking_recv() {
         anyhow::ensure!(
             e.seq == expected,
@@ -78,13 +79,18 @@ pub fn submit(args: &RunArgs, url: &str) -> Result<ExitCode> {
         writeln!(log, "{}", e.json)?;
         let event =
             RunEvent::from_proto(&e).with_context(|| format!("run {id}: event {}", e.seq))?;
-        if !matches!(event, RunEvent::Evaluated { .. }) {
-            if args.quiet {
-            } else if args.json {
-                println!("{}", e.json);
-            } else if let Some(line) = describe(&event) {
-                println!("{line}");
-            }
+        if let RunEvent::RunStarted { config, .. } = &event {
+            progress =
+                crate::progress::Progress::new(config.generations, !args.json && !args.quiet);
+        }
+        progress.event(&event);
+        if matches!(event, RunEvent::Evaluated { .. }) {
+            progress.evaluated();
+        } else if args.quiet {
+        } else if args.json {
+            println!("{}", e.json);
+        } else if let Some(line) = describe(&event) {
+            progress.println(&line);
         }
         if let RunEvent::Finished {
             champion, reason, ..
@@ -94,6 +100,7 @@ pub fn submit(args: &RunArgs, url: &str) -> Result<ExitCode> {
             break;
         }
     }
+    progress.finish();
     log.flush()?;
     drop(log);
     let (champion, reason) =
