@@ -121,6 +121,29 @@ fn patch_mentioning_a_task_id_is_rejected_with_suite_guard() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("truncate_output"));
+    // The same two with --json, for scripts.
+    let o = run(&["patch", "--json", "--patch", good.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["harness"]["wrappers"][0]["kind"], "truncate_output");
+    assert_ne!(v["from"], v["to"]);
+    let o = run(&[
+        "patch",
+        "--json",
+        "--patch",
+        p.to_str().unwrap(),
+        "--suite",
+        "tasks",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["rejected"]
+            .as_str()
+            .unwrap()
+            .contains("forbidden content \"csv-column-sum\""),
+        "{v}"
+    );
 }
 
 /// A server that answers every request with a body that is not JSON.

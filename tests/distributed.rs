@@ -383,6 +383,7 @@ fn the_run_api_over_grpc_creates_watches_gets_lists_and_cancels() {
         selfharness_core::harness::Harness::load(&fast_harness(tmp.path(), COMMAND_LIMIT)).unwrap();
     let nats = Nats::start();
     let port = free_port();
+    let http = free_port();
     let _miner = Service::start(&nats, "miner", &[], &tmp.path().join("miner.log"));
     let _proposer = Service::start(&nats, "proposer", &[], &tmp.path().join("proposer.log"));
     let _coordinator = Service::start(
@@ -393,6 +394,8 @@ fn the_run_api_over_grpc_creates_watches_gets_lists_and_cancels() {
             tmp.path().join("runs").to_str().unwrap(),
             "--grpc",
             &format!("127.0.0.1:{port}"),
+            "--http",
+            &format!("127.0.0.1:{http}"),
         ],
         &tmp.path().join("coordinator.log"),
     );
@@ -516,6 +519,30 @@ fn the_run_api_over_grpc_creates_watches_gets_lists_and_cancels() {
             assert!(e.seq > seen.len() as u64 - 2);
         }
         assert_eq!(n, 2);
+
+        // The coordinator's dashboard saw the same run: listed, and every evaluation counted.
+        let get = |path: &str| {
+            ureq::get(&format!("http://127.0.0.1:{http}{path}"))
+                .call()
+                .unwrap()
+                .into_string()
+                .unwrap()
+        };
+        assert!(get("/").contains(&id), "the runs list names the run");
+        let metrics = get("/metrics");
+        let counted: usize = metrics
+            .lines()
+            .filter(|l| l.starts_with("selfharness_evaluations_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
+            .sum();
+        let evaluated = seen.iter().filter(|e| e.event_type == "evaluated").count();
+        assert_eq!(counted, evaluated, "{metrics}");
+        assert!(metrics.contains("selfharness_queue_depth"), "{metrics}");
+        let sse = get(&format!("/runs/{id}/events?after={}", seen.len() - 1));
+        assert!(
+            sse.contains(&format!("id: {}", seen.len())) && sse.contains("event: finished"),
+            "{sse}"
+        );
     });
 }
 

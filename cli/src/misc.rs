@@ -68,6 +68,9 @@ pub struct PatchArgs {
     /// Guard against hard-coding this suite (its task ids, test file names, expected outputs).
     #[arg(long)]
     pub suite: Option<PathBuf>,
+    /// Print `{"from", "to", "harness"}` (or `{"rejected": reason}`) as JSON instead of TOML.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn patch(args: PatchArgs) -> Result<ExitCode> {
@@ -83,9 +86,20 @@ pub fn patch(args: PatchArgs) -> Result<ExitCode> {
         policy.guard_suite(&load_suite(s, true)?);
     }
     let patch = HarnessPatch::load(&args.patch)?;
-    let next = patch
-        .apply(&base, &policy)
-        .with_context(|| format!("applying {}", args.patch.display()))?;
+    let applied = patch.apply(&base, &policy);
+    if args.json {
+        let out = match &applied {
+            Ok(next) => serde_json::json!({"from": base.id(), "to": next.id(), "harness": next}),
+            Err(e) => serde_json::json!({"from": base.id(), "rejected": e.to_string()}),
+        };
+        println!("{out}");
+        return Ok(if applied.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let next = applied.with_context(|| format!("applying {}", args.patch.display()))?;
     println!("# {} -> {}", base.id(), next.id());
     print!("{}", next.to_toml());
     Ok(ExitCode::SUCCESS)
