@@ -621,3 +621,78 @@ fn a_miner_answering_errors_is_a_logged_stage_failure_and_the_run_still_finishes
         "the report says so:\n{report}"
     );
 }
+
+#[test]
+fn a_validator_serves_evaluate_over_grpc_with_harnesses_from_the_cluster_bucket() {
+    use selfharness_core::eval::EvalJob;
+    use selfharness_core::harness::Harness;
+    use selfharness_proto::convert::JobSpec;
+    use selfharness_proto::v1::validator_client::ValidatorClient;
+    use selfharness_proto::ToProto;
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = Nats::start();
+    let port = free_port();
+    let _validator = Service::start(
+        &nats,
+        "validator",
+        &["--grpc", &format!("127.0.0.1:{port}")],
+        &tmp.path().join("v.log"),
+    );
+    let suite = selfharness_core::task::Suite::load(&root().join("tasks")).unwrap();
+    let task = suite
+        .tasks
+        .iter()
+        .find(|t| t.id == "csv-column-sum")
+        .unwrap();
+    let harness = Harness::load(&fast_harness(tmp.path(), COMMAND_LIMIT)).unwrap();
+    let model = selfharness_core::model::scripted::ScriptedModel::new(
+        &suite,
+        selfharness_core::model::scripted::FlawProfile::builtin_default(),
+    );
+    let model_id = selfharness_core::model::Model::id(&model);
+    let job = EvalJob {
+        task: task.clone(),
+        harness: std::sync::Arc::new(harness.clone()),
+        trial: 0,
+        seed: 1,
+    };
+    let spec = JobSpec::of(
+        &job,
+        &model_id,
+        &selfharness_proto::suite_digest(&suite).unwrap(),
+        "grpc-test",
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = {
+            let url = format!("http://127.0.0.1:{port}");
+            let t0 = Instant::now();
+            loop {
+                match ValidatorClient::connect(url.clone()).await {
+                    Ok(c) => break c,
+                    Err(_) if t0.elapsed() < Duration::from_secs(30) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    Err(e) => panic!("no validator on {url}: {e}"),
+                }
+            }
+        };
+        // Not in the bucket yet: NOT_FOUND, naming the harness.
+        let err = c.evaluate(spec.to_proto()).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+        assert!(err.message().contains(&harness.id()), "{}", err.message());
+        // Put it where a coordinator would, then evaluate.
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let kv = async_nats::jetstream::new(client)
+            .get_key_value("selfharness_harnesses")
+            .await
+            .unwrap();
+        kv.put(harness.id(), harness.to_toml().into_bytes().into())
+            .await
+            .unwrap();
+        let r = c.evaluate(spec.to_proto()).await.unwrap().into_inner();
+        assert_eq!(r.key, spec.key);
+        assert!(r.reward.is_some(), "the episode was verified: {r:?}");
+    });
+}

@@ -46,6 +46,8 @@ pub struct NatsBackend {
     stored_harnesses: Mutex<BTreeSet<String>>,
     /// Set when the backend is dropped, so the background tasks end quietly.
     closing: Arc<AtomicBool>,
+    /// Result messages read from the stream so far, duplicates included.
+    pub results_read: Arc<AtomicU64>,
     /// Results that arrived for a key already stored (redeliveries): counted, not used.
     pub duplicates: Arc<AtomicU64>,
     /// Jobs dead-lettered after their maximum deliveries.
@@ -70,6 +72,7 @@ impl NatsBackend {
             .build()?;
         std::fs::create_dir_all(&traces_dir)?;
         let router = Arc::new(Mutex::new(Router::default()));
+        let results_read = Arc::new(AtomicU64::new(0));
         let duplicates = Arc::new(AtomicU64::new(0));
         let dead_letters = Arc::new(AtomicU64::new(0));
         let closing = Arc::new(AtomicBool::new(false));
@@ -81,12 +84,14 @@ impl NatsBackend {
                 traces_rx,
                 assets.traces.clone(),
                 traces_dir.clone(),
+                closing.clone(),
             ));
             tokio::spawn(read_results(
                 assets.results.clone(),
                 results_subject(run_id),
                 traces_tx,
                 router.clone(),
+                results_read.clone(),
                 duplicates.clone(),
                 closing.clone(),
             ));
@@ -117,6 +122,7 @@ impl NatsBackend {
             router,
             stored_harnesses: Mutex::new(BTreeSet::new()),
             closing,
+            results_read,
             duplicates,
             dead_letters,
         })
@@ -284,6 +290,7 @@ async fn read_results(
     subject: String,
     traces: tokio::sync::mpsc::UnboundedSender<String>,
     router: Arc<Mutex<Router>>,
+    read: Arc<AtomicU64>,
     duplicates: Arc<AtomicU64>,
     closing: Arc<AtomicBool>,
 ) {
@@ -336,6 +343,7 @@ async fn read_results(
                     continue;
                 }
             };
+            read.fetch_add(1, Ordering::Relaxed);
             let mut r = router.lock().expect("router");
             if r.arrived.contains_key(&ev.key) {
                 duplicates.fetch_add(1, Ordering::Relaxed);
@@ -358,16 +366,20 @@ async fn download_traces(
     mut names: tokio::sync::mpsc::UnboundedReceiver<String>,
     traces: async_nats::jetstream::object_store::ObjectStore,
     dir: PathBuf,
+    closing: Arc<AtomicBool>,
 ) {
     let mut running = tokio::task::JoinSet::new();
     while let Some(name) = names.recv().await {
         while running.len() >= TRACE_DOWNLOADS {
             running.join_next().await;
         }
-        let (traces, dir) = (traces.clone(), dir.clone());
+        let (traces, dir, closing) = (traces.clone(), dir.clone(), closing.clone());
         running.spawn(async move {
-            if let Err(e) = fetch_trace(&traces, &dir, &name).await {
-                tracing::warn!(trace = %name, error = %e, "trace not fetched");
+            match fetch_trace(&traces, &dir, &name).await {
+                Err(e) if !closing.load(Ordering::SeqCst) => {
+                    tracing::warn!(trace = %name, error = %e, "trace not fetched")
+                }
+                _ => {}
             }
         });
     }

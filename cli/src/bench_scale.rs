@@ -43,13 +43,15 @@ const TASKS: usize = 16;
 /// no job's key is another's (no result is ever a cache hit).
 const WARM_UP_SEED: u64 = 999;
 const FOLD_SEED: u64 = 7_777;
+const FOLD_TRACES_SEED: u64 = 7_778;
 
-const WHAT_IS_TIMED: &str = "from NatsBackend::connect to NatsBackend::evaluate returning, for \
-M jobs whose results were already stored in the result stream (as validators store them): \
-connecting, reading the results from the stream, decoding, de-duplicating by key, routing, and \
-on_done appending one `evaluated` event per result to a RunLog (events.jsonl), as the \
-coordinator does; jobs whose result had not been read yet when evaluate() looked are also \
-published to the work queue (no validator is running then)";
+const WHAT_IS_TIMED: &str = "from NatsBackend::connect until NatsBackend::evaluate has \
+returned M evaluations, for M jobs whose results were already stored in the result stream (by the \
+bench, as validators store them): the coordinator's reader taking each result from the stream, decoding it, \
+de-duplicating it by key and routing it (evaluate() is called once the reader has read all M, \
+so that no job is published and the figure does not depend on a race), then evaluate() handing \
+each to on_done, which appends one `evaluated` event to the run's events.jsonl (RunLog::emit), \
+as the coordinator does";
 
 #[derive(Args, Clone)]
 pub struct ScaleArgs {
@@ -64,9 +66,13 @@ pub struct ScaleArgs {
     /// about rounds × eval-secs whatever N.
     #[arg(long, default_value_t = 60)]
     pub rounds: usize,
-    /// Results stored ahead for the fold measurement (0: skip it).
+    /// Results stored ahead for the fold measurement (0: skip it). They name no trace.
     #[arg(long, default_value_t = 100_000)]
     pub fold: usize,
+    /// Results stored ahead for a second fold whose results each name their own trace in the
+    /// trace store (a copy of a real one), as validators' results do (0: skip it).
+    #[arg(long, default_value_t = 2_000)]
+    pub fold_traces: usize,
     /// Print the results as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -104,11 +110,17 @@ pub struct Fold {
     pub events_logged: usize,
     pub secs: f64,
     pub per_sec: f64,
-    /// Jobs evaluate() published because their result had not been read yet when it looked
-    /// (counted on the work queue afterwards; no validator runs during the fold).
+    /// Jobs evaluate() published, counted on the work queue afterwards (0: every result had
+    /// been read when it looked; no validator runs during the fold).
     pub jobs_published: u64,
-    /// Storing the results beforehand (not part of the figure).
+    /// Storing the results (and traces) beforehand (not part of the figure).
     pub store_secs: f64,
+    /// With traces: bytes of each trace, and seconds from the start of the timing until every
+    /// trace was in the run's directory (downloaded in the background, not part of the figure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces_local_secs: Option<f64>,
     pub timed: &'static str,
 }
 
@@ -126,6 +138,8 @@ pub struct Report {
     pub rounds: usize,
     pub scaling: Vec<Row>,
     pub fold: Option<Fold>,
+    /// Not a target: the same fold with every result naming a stored trace.
+    pub fold_with_traces: Option<Fold>,
     pub targets: Vec<Target>,
     pub all_met: bool,
     pub wall_secs: f64,
@@ -166,7 +180,18 @@ pub fn scale(args: ScaleArgs) -> Result<ExitCode> {
     bench.stop_validators();
     let fold = if args.fold > 0 {
         eprintln!("fold: storing {} results …", args.fold);
-        let f = bench.fold(args.fold)?;
+        let f = bench.fold(args.fold, false)?;
+        eprintln!("  {:.0} results/s", f.per_sec);
+        Some(f)
+    } else {
+        None
+    };
+    let fold_with_traces = if args.fold_traces > 0 {
+        eprintln!(
+            "fold with traces: storing {} results and traces …",
+            args.fold_traces
+        );
+        let f = bench.fold(args.fold_traces, true)?;
         eprintln!("  {:.0} results/s", f.per_sec);
         Some(f)
     } else {
@@ -180,6 +205,7 @@ pub fn scale(args: ScaleArgs) -> Result<ExitCode> {
         all_met: targets.iter().all(|t| t.pass),
         scaling,
         fold,
+        fold_with_traces,
         targets,
         wall_secs: started.elapsed().as_secs_f64(),
     };
@@ -265,6 +291,16 @@ fn print_report(r: &Report) {
         );
         println!("  timed: {}", f.timed);
     }
+    if let Some(f) = &r.fold_with_traces {
+        println!(
+            "fold with traces (not a target): {} results, each naming its own stored trace of {} bytes, in {:.3} s = {:.0} results/s; every trace was local {:.2} s after the start",
+            f.results,
+            f.trace_bytes.unwrap_or(0),
+            f.secs,
+            f.per_sec,
+            f.traces_local_secs.unwrap_or(f64::NAN)
+        );
+    }
     println!();
     for t in &r.targets {
         println!(
@@ -310,6 +346,9 @@ struct Bench {
     rt: tokio::runtime::Runtime,
     consumer: async_nats::jetstream::consumer::PullConsumer,
     js: async_nats::jetstream::Context,
+    traces: async_nats::jetstream::object_store::ObjectStore,
+    /// A trace a validator stored (the fold with traces copies it).
+    sample_trace: Mutex<Option<String>>,
     validators: Children,
     // Dropped last: the server outlives every client above.
     _nats: Children,
@@ -352,6 +391,8 @@ impl Bench {
             rt,
             consumer: assets.consumer,
             js: assets.js,
+            traces: assets.traces,
+            sample_trace: Mutex::new(None),
             validators: Children::default(),
             _nats: nats,
         })
@@ -457,6 +498,12 @@ impl Bench {
         let results = backend.evaluate(jobs, &|_| pb.inc(1));
         let wall = t0.elapsed().as_secs_f64();
         pb.finish_and_clear();
+        if let Some(name) = results.iter().find_map(|e| e.trace.clone()) {
+            self.sample_trace
+                .lock()
+                .expect("sample")
+                .get_or_insert(name);
+        }
         let answered = results
             .iter()
             .map(|e| e.key.as_str())
@@ -487,11 +534,37 @@ impl Bench {
         })
     }
 
-    /// Store `m` results for `m` distinct jobs, then time the coordinator taking them in.
-    fn fold(&self, m: usize) -> Result<Fold> {
-        let run = "bench-scale-fold";
-        let jobs = self.jobs(m, FOLD_SEED);
+    /// A copy of a trace a validator stored.
+    fn sample_trace(&self) -> Result<Vec<u8>> {
+        let name = self
+            .sample_trace
+            .lock()
+            .expect("sample")
+            .clone()
+            .context("no evaluation stored a trace")?;
+        self.rt.block_on(async {
+            let mut obj = self.traces.get(&name).await?;
+            let mut bytes = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut obj, &mut bytes).await?;
+            Ok(bytes)
+        })
+    }
+
+    /// Store `m` results for `m` distinct jobs (with `traces`, each naming its own stored
+    /// trace), then time the coordinator taking them in.
+    fn fold(&self, m: usize, traces: bool) -> Result<Fold> {
+        let (run, seed) = if traces {
+            ("bench-scale-fold-traces", FOLD_TRACES_SEED)
+        } else {
+            ("bench-scale-fold", FOLD_SEED)
+        };
+        let jobs = self.jobs(m, seed);
         let hid = self.harness.id();
+        let sample = if traces {
+            Some(self.sample_trace()?)
+        } else {
+            None
+        };
         let t0 = Instant::now();
         self.rt
             .block_on(async {
@@ -499,7 +572,14 @@ impl Bench {
                 for chunk in jobs.chunks(10_000) {
                     let mut acks = Vec::with_capacity(chunk.len());
                     for j in chunk {
-                        let ev = stored_result(j, &hid, &self.model_id);
+                        let mut ev = stored_result(j, &hid, &self.model_id);
+                        if let Some(bytes) = &sample {
+                            let name = format!("{}.json", ev.key);
+                            self.traces
+                                .put(name.as_str(), &mut bytes.as_slice())
+                                .await?;
+                            ev.trace = Some(name);
+                        }
                         let mut headers = async_nats::HeaderMap::new();
                         headers.insert("Nats-Msg-Id", ev.key.as_str());
                         let msg = selfharness_proto::convert::eval_result(&ev, "bench-fold", 1);
@@ -522,11 +602,27 @@ impl Bench {
             .context("storing the results")?;
         let store_secs = t0.elapsed().as_secs_f64();
         eprintln!("  stored in {store_secs:.1} s; folding …");
+        let mut queue = self.consumer.clone();
+        let mut pending = || {
+            self.rt
+                .block_on(queue.info())
+                .map(|i| i.num_pending)
+                .context("reading the work queue")
+        };
+        let pending_before = pending()?;
         let (log, _) = RunLog::open(&self.dir.join(run))?;
         let log = Mutex::new(log);
         let failed = AtomicUsize::new(0);
         let t0 = Instant::now();
         let backend = self.backend(run)?;
+        while backend.results_read.load(Ordering::Relaxed) < m as u64 {
+            anyhow::ensure!(
+                t0.elapsed() < Duration::from_secs(300),
+                "the backend read {} of {m} results in 300 s",
+                backend.results_read.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
         let results = backend.evaluate(jobs, &|ev| {
             let event = RunEvent::Evaluated {
                 evaluation: ev.clone(),
@@ -536,13 +632,25 @@ impl Bench {
             }
         });
         let secs = t0.elapsed().as_secs_f64();
+        let traces_dir = self.dir.join(run).join("traces");
+        let traces_local_secs = if traces {
+            while results
+                .iter()
+                .filter_map(|e| e.trace.as_ref())
+                .any(|n| !traces_dir.join(n).exists())
+            {
+                anyhow::ensure!(
+                    t0.elapsed() < Duration::from_secs(300),
+                    "traces not downloaded within 300 s"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Some(t0.elapsed().as_secs_f64())
+        } else {
+            None
+        };
         drop(backend);
-        let mut queue = self.consumer.clone();
-        let jobs_published = self
-            .rt
-            .block_on(queue.info())
-            .map(|i| i.num_pending)
-            .context("reading the work queue")?;
+        let jobs_published = pending()? - pending_before;
         anyhow::ensure!(
             failed.load(Ordering::Relaxed) == 0,
             "appending to the event log failed"
@@ -561,13 +669,15 @@ impl Bench {
             per_sec: m as f64 / secs,
             jobs_published,
             store_secs,
+            trace_bytes: sample.map(|s| s.len()),
+            traces_local_secs,
             timed: WHAT_IS_TIMED,
         })
     }
 }
 
 /// The evaluation a validator would have reported for `job` (passed after one command), with
-/// no trace named: the fold measures taking results in, not copying traces.
+/// no trace named.
 fn stored_result(job: &EvalJob, harness_id: &str, model_id: &str) -> Evaluation {
     Evaluation {
         key: eval_key(harness_id, &job.task.id, model_id, job.trial, job.seed),

@@ -11,6 +11,7 @@ use clap::Args;
 use selfharness_bus::worker::{self, WorkerConfig};
 use selfharness_bus::Delivery;
 use selfharness_core::eval::EvalDirs;
+use selfharness_core::harness::Harness;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,8 +42,53 @@ pub struct ValidatorArgs {
     /// Deliveries of a job before it is dead-lettered (an infrastructure failure).
     #[arg(long, env = "SELFHARNESS_MAX_DELIVER", default_value_t = 3)]
     pub max_deliver: i64,
+    /// Also serve Validator.Evaluate (one direct, unqueued evaluation) over gRPC here, with
+    /// health and reflection; harness documents come from the cluster's harness bucket.
+    #[arg(long, env = "SELFHARNESS_GRPC")]
+    pub grpc: Option<String>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// The cluster's harness bucket as the gRPC validator's [`HarnessStore`].
+struct BucketStore(async_nats::jetstream::kv::Store);
+
+#[async_trait::async_trait]
+impl selfharness_server::HarnessStore for BucketStore {
+    async fn get(&self, id: &str) -> Result<Option<Harness>, selfharness_server::StoreError> {
+        use selfharness_server::StoreError;
+        let Some(doc) = self
+            .0
+            .get(id)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&doc).into_owned();
+        let h = Harness::from_toml(std::path::Path::new(id), &text).map_err(|e| {
+            StoreError::Corrupt {
+                id: id.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        if h.id() != id {
+            return Err(StoreError::Corrupt {
+                id: id.to_string(),
+                reason: format!("the document's id is {}", h.id()),
+            });
+        }
+        Ok(Some(h))
+    }
+
+    async fn put(&self, harness: &Harness) -> Result<String, selfharness_server::StoreError> {
+        let id = harness.id();
+        self.0
+            .put(&id, harness.to_toml().into_bytes().into())
+            .await
+            .map_err(|e| selfharness_server::StoreError::Unavailable(e.to_string()))?;
+        Ok(id)
+    }
 }
 
 pub fn delivery(ack_wait_secs: u64, max_deliver: i64) -> Delivery {
@@ -80,10 +126,38 @@ pub fn validator(args: ValidatorArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let client = selfharness_bus::connect(&args.nats).await?;
+        let grpc = match &args.grpc {
+            Some(addr) => {
+                let assets = selfharness_bus::assets(client.clone(), cfg.delivery).await?;
+                let svc = selfharness_server::ValidatorService::new(
+                    model.clone(),
+                    suite.clone(),
+                    dirs.clone(),
+                    Arc::new(BucketStore(assets.harnesses)),
+                )?;
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding --grpc {addr}"))?;
+                eprintln!("validator: gRPC on {}", listener.local_addr()?);
+                let services = selfharness_server::Services::new().validator(svc);
+                Some(tokio::spawn(selfharness_server::serve(
+                    listener,
+                    async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    },
+                    services,
+                )))
+            }
+            None => None,
+        };
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        worker::run(client, suite, model, dirs, cfg, shutdown).await
+        worker::run(client, suite, model, dirs, cfg, shutdown).await?;
+        if let Some(g) = grpc {
+            g.await??;
+        }
+        anyhow::Ok(())
     })
     .context("validator")?;
     Ok(ExitCode::SUCCESS)
