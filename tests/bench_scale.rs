@@ -31,7 +31,15 @@ fn bench_scale_answers_every_job_once_reports_json_and_leaves_nothing_running() 
             "--eval-secs",
             "0.2",
         ])
-        .args(["--rounds", "3", "--fold", "3000", "--json"])
+        .args([
+            "--rounds",
+            "3",
+            "--fold",
+            "3000",
+            "--fold-traces",
+            "100",
+            "--json",
+        ])
         .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
@@ -72,6 +80,13 @@ fn bench_scale_answers_every_job_once_reports_json_and_leaves_nothing_running() 
         .as_str()
         .unwrap()
         .contains("NatsBackend::evaluate"));
+    let traced = &v["fold_with_traces"];
+    assert_eq!(traced["events_logged"], 100, "{traced}");
+    assert!(
+        traced["trace_bytes"].as_u64().unwrap() > 0,
+        "a real trace: {traced}"
+    );
+    assert!(traced["traces_local_secs"].as_f64().is_some(), "{traced}");
 
     let targets = v["targets"].as_array().unwrap();
     let names: Vec<&str> = targets

@@ -71,7 +71,11 @@ pub async fn run(
     Ok(())
 }
 
-/// One evaluation at a time: fetch one job, run it, repeat.
+/// One evaluation at a time: fetch one job, run it, repeat. A slot asks for a job only when it
+/// is free (one at a time, never a batch it cannot start), so a busy validator never holds jobs
+/// another could run. Storing a finished job's trace and result and acking it happen beside
+/// the next job, not before it is fetched (issue #5: those round trips were per-evaluation
+/// overhead).
 async fn slot(ctx: Arc<Ctx>) {
     loop {
         let batch = ctx
@@ -92,14 +96,30 @@ async fn slot(ctx: Arc<Ctx>) {
         };
         while let Some(msg) = batch.next().await {
             match msg {
-                Ok(msg) => handle(&ctx, msg).await,
+                Ok(msg) => {
+                    if let Some(done) = handle(&ctx, msg).await {
+                        tokio::spawn(finish(ctx.clone(), done));
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "receiving a job failed"),
             }
         }
     }
 }
 
-async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
+/// A job whose evaluation is over (or that was refused): what is left is to store its trace
+/// and result and ack it.
+struct Done {
+    job: v1::EvalJob,
+    msg: jetstream::Message,
+    result: v1::EvalResult,
+    /// Trace file to store before the result that names it.
+    trace: Option<String>,
+    delivery: u32,
+}
+
+/// Run one job; `None` when it was handed back or terminated instead of answered.
+async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) -> Option<Done> {
     let delivery = msg.info().map(|i| i.delivered as u32).unwrap_or(1);
     let job: v1::EvalJob = match convert::decode("EvalJob", &msg.payload) {
         Ok(j) => j,
@@ -107,15 +127,20 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
             // Not answerable (no key to answer under): terminate it, loudly.
             tracing::error!(subject = %msg.subject, error = %e, "malformed job terminated");
             let _ = msg.ack_with(AckKind::Term).await;
-            return;
+            return None;
         }
     };
     if let Some(reason) = misaddressed(&job) {
         // Wrong for every validator: refuse it here, as the gRPC validator does, with an
         // infrastructure failure under the job's key, so the coordinator is not left waiting.
         let result = error_result(ctx, &job, delivery, reason);
-        store_and_ack(ctx, &job, &msg, &result, delivery).await;
-        return;
+        return Some(Done {
+            job,
+            msg,
+            result,
+            trace: None,
+            delivery,
+        });
     }
     let digest = job.task.as_ref().map(|t| t.suite_digest.as_str());
     if job.model_id != ctx.model.id() || digest != Some(ctx.digest.as_str()) {
@@ -124,8 +149,9 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
         let _ = msg
             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
             .await;
-        return;
+        return None;
     }
+    let mut trace = None;
     let result = match prepare(ctx, &job).await {
         Ok(eval_job) => {
             let progress = {
@@ -159,11 +185,7 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
                     format!("the evaluation's key {} differs from the job's", ev.key),
                 ),
                 Ok(ev) => {
-                    if let Some(name) = &ev.trace {
-                        if let Err(e) = upload_trace(ctx, name).await {
-                            tracing::warn!(key = %ev.key, error = %e, "trace upload failed");
-                        }
-                    }
+                    trace = ev.trace.clone();
                     convert::eval_result(&ev, &ctx.cfg.name, delivery)
                 }
                 Err(e) => error_result(ctx, &job, delivery, format!("evaluation panicked: {e}")),
@@ -171,19 +193,31 @@ async fn handle(ctx: &Arc<Ctx>, msg: jetstream::Message) {
         }
         Err(reason) => error_result(ctx, &job, delivery, reason),
     };
-    store_and_ack(ctx, &job, &msg, &result, delivery).await;
+    Some(Done {
+        job,
+        msg,
+        result,
+        trace,
+        delivery,
+    })
 }
 
-/// Store the result durably, then ack: a crash in between redelivers the job, and the
-/// coordinator's idempotence by key absorbs the second result.
-async fn store_and_ack(
-    ctx: &Ctx,
-    job: &v1::EvalJob,
-    msg: &jetstream::Message,
-    result: &v1::EvalResult,
-    delivery: u32,
-) {
-    if let Err(e) = publish_result(&ctx.assets.js, &job.run_id, result).await {
+/// Store the trace, then the result durably, then ack: a crash in between redelivers the job,
+/// and the coordinator's idempotence by key absorbs the second result.
+async fn finish(ctx: Arc<Ctx>, done: Done) {
+    let Done {
+        job,
+        msg,
+        result,
+        trace,
+        delivery,
+    } = done;
+    if let Some(name) = &trace {
+        if let Err(e) = upload_trace(&ctx, name).await {
+            tracing::warn!(key = %job.key, error = %e, "trace upload failed");
+        }
+    }
+    if let Err(e) = publish_result(&ctx.assets.js, &job.run_id, &result).await {
         tracing::error!(key = %job.key, error = %e, "result not stored; job left for redelivery");
         return;
     }

@@ -71,7 +71,7 @@ pub struct ScaleArgs {
     pub fold: usize,
     /// Results stored ahead for a second fold whose results each name their own trace in the
     /// trace store (a copy of a real one), as validators' results do (0: skip it).
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub fold_traces: usize,
     /// Print the results as JSON on stdout (progress still goes to stderr).
     #[arg(long)]

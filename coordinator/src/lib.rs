@@ -778,6 +778,19 @@ impl<'a> Coordinator<'a> {
             evaluations,
             tokens,
         })?;
+        // The traces the report cites must be readable from the run directory (a backend may
+        // fetch them lazily): ask the backend for each before writing the report.
+        let data = report::load(&self.log_path()).map_err(Error::Log)?;
+        for key in data.cited_traces().keys() {
+            let file = data
+                .trace_files
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| format!("{key}.json"));
+            if report::safe_name(&file) {
+                let _ = self.backend.trace_path(&file);
+            }
+        }
         report::write(&self.run_dir, &self.log_path()).map_err(Error::Log)?;
         Ok(RunOutcome {
             champion: (*champion).clone(),
