@@ -44,7 +44,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The self-improvement loop in one process: mine → propose → validate → advance, generation after generation.
+    /// The self-improvement loop (mine → propose → validate → advance, generation after generation): in this process, or on a cluster with --nats.
     Run(Box<run_cmd::RunArgs>),
     /// Run a harness on a task suite split and report pass rate (95 % interval) and per-task outcomes.
     Eval(eval_cmd::EvalArgs),
