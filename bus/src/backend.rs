@@ -385,7 +385,8 @@ async fn download_traces(
     }
 }
 
-async fn fetch_trace(
+/// Download trace `name` into `dir` unless it is there already.
+pub(crate) async fn fetch_trace(
     traces: &async_nats::jetstream::object_store::ObjectStore,
     dir: &std::path::Path,
     name: &str,

@@ -37,19 +37,26 @@ pub async fn events_stream(js: &jetstream::Context) -> Result<stream::Stream> {
     })
 }
 
-/// How many events of `run` the stream holds (the seq of the last one; 0 for none).
-pub async fn last_seq(stream: &stream::Stream, run: &str) -> Result<u64> {
+/// The last event of `run` the stream holds, if any.
+pub async fn last(stream: &stream::Stream, run: &str) -> Result<Option<v1::RunEvent>> {
     match stream
         .get_last_raw_message_by_subject(&events_subject(run))
         .await
     {
-        Ok(m) => Ok(convert::decode::<v1::RunEvent>("RunEvent", &m.payload)?.seq),
-        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+        Ok(m) => Ok(Some(convert::decode::<v1::RunEvent>(
+            "RunEvent", &m.payload,
+        )?)),
+        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
         Err(e) => Err(Error::Nats {
             what: format!("reading the last event of run {run}"),
             reason: e.to_string(),
         }),
     }
+}
+
+/// How many events of `run` the stream holds (the seq of the last one; 0 for none).
+pub async fn last_seq(stream: &stream::Stream, run: &str) -> Result<u64> {
+    Ok(last(stream, run).await?.map_or(0, |e| e.seq))
 }
 
 /// Every event of `run` with seq > `after`, in order, as the stream holds them now.

@@ -109,8 +109,12 @@ impl RunManager {
             on_logged,
         });
         for id in m.ids().await? {
-            let last = m.last_event_type(&id).await?;
-            if last.as_deref() == Some("finished") {
+            let last = match events::last(&m.events, &id).await {
+                Ok(e) => e,
+                Err(e @ Error::Proto(_)) => return Err(e),
+                Err(_) => None,
+            };
+            if last.is_some_and(|e| e.event_type == "finished") {
                 continue;
             }
             match m.request(&id).await {
@@ -142,19 +146,6 @@ impl RunManager {
         }
         ids.sort();
         Ok(ids)
-    }
-
-    async fn last_event_type(&self, id: &str) -> Result<Option<String>> {
-        match self
-            .events
-            .get_last_raw_message_by_subject(&events::events_subject(id))
-            .await
-        {
-            Ok(m) => Ok(Some(
-                convert::decode::<v1::RunEvent>("RunEvent", &m.payload)?.event_type,
-            )),
-            Err(_) => Ok(None),
-        }
     }
 
     async fn request(&self, id: &str) -> std::result::Result<CreateRun, Failure> {
@@ -550,14 +541,8 @@ impl RunClient {
                 Err(e) => return Err(format!("{subject}: {e}")),
             }
         };
-        if let Some(err) = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(stages::ERROR_HEADER))
-        {
-            return Err(format!("{subject}: {err}"));
-        }
-        convert::decode::<M>(reply, &msg.payload).map_err(|e| e.to_string())
+        let body = stages::reply(subject, msg)?;
+        convert::decode::<M>(reply, &body).map_err(|e| e.to_string())
     }
 
     pub async fn create(&self, req: &CreateRun) -> std::result::Result<v1::Run, String> {
@@ -588,42 +573,24 @@ impl RunClient {
     pub fn watch(&self, id: &str, after: u64) -> tokio::sync::mpsc::Receiver<v1::RunEvent> {
         events::follow(self.events.clone(), id.to_string(), after)
     }
-}
 
-/// Write a run's report from its log (the client's copy of a cluster run).
-pub fn write_report(dir: &std::path::Path) -> std::io::Result<()> {
-    report::write(dir, &dir.join("events.jsonl"))
-}
-
-/// Fetch every trace the run's report cites (from the trace store into `dir/traces`), so the
-/// client's copy of a cluster run has its trace pages. Returns how many were fetched.
-pub async fn fetch_cited_traces(url: &str, dir: &std::path::Path) -> Result<usize> {
-    let data = report::load(&dir.join("events.jsonl"))?;
-    let client = crate::connect(url).await?;
-    let store = crate::trace_store(&jetstream::new(client)).await?;
-    let traces = dir.join("traces");
-    std::fs::create_dir_all(&traces)?;
-    let mut n = 0;
-    for key in data.cited_traces().keys() {
-        let file = data
-            .trace_files
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| format!("{key}.json"));
-        if !report::safe_name(&file) || traces.join(&file).exists() {
-            continue;
-        }
-        let mut obj = match store.get(&file).await {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(trace = %file, error = %e, "trace not in the store");
+    /// Fetch every trace `data` cites from the trace store into `dir/traces`, so the client's
+    /// copy of a cluster run has its trace pages. Returns how many of them are there now.
+    pub async fn fetch_cited_traces(&self, data: &RunData, dir: &std::path::Path) -> Result<usize> {
+        let store = crate::trace_store(&jetstream::new(self.client.clone())).await?;
+        let traces = dir.join("traces");
+        std::fs::create_dir_all(&traces)?;
+        let mut n = 0;
+        for key in data.cited_traces().keys() {
+            let file = data.trace_file(key);
+            if !report::safe_name(&file) {
                 continue;
             }
-        };
-        let mut body = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut obj, &mut body).await?;
-        std::fs::write(traces.join(&file), body)?;
-        n += 1;
+            match crate::backend::fetch_trace(&store, &traces, &file).await {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(trace = %file, error = %e, "trace not fetched"),
+            }
+        }
+        Ok(n)
     }
-    Ok(n)
 }

@@ -288,7 +288,8 @@ impl StageClient {
     }
 }
 
-fn reply(subject: &str, msg: Message) -> std::result::Result<Bytes, String> {
+/// A reply's body, or the failure its `Selfharness-Error` header names.
+pub(crate) fn reply(subject: &str, msg: Message) -> std::result::Result<Bytes, String> {
     if let Some(err) = msg.headers.as_ref().and_then(|h| h.get(ERROR_HEADER)) {
         return Err(format!("{subject}: {err}"));
     }

@@ -12,6 +12,7 @@ use selfharness_bus::worker::{self, WorkerConfig};
 use selfharness_bus::Delivery;
 use selfharness_core::eval::EvalDirs;
 use selfharness_core::harness::Harness;
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,13 +36,8 @@ pub struct ValidatorArgs {
     /// Name in results and logs; default: the host name.
     #[arg(long, env = "SELFHARNESS_NAME")]
     pub name: Option<String>,
-    /// Seconds a job may go without an ack (progress acks are sent while it runs) before the
-    /// bus redelivers it to another validator.
-    #[arg(long, env = "SELFHARNESS_ACK_WAIT_SECS", default_value_t = 30)]
-    pub ack_wait_secs: u64,
-    /// Deliveries of a job before it is dead-lettered (an infrastructure failure).
-    #[arg(long, env = "SELFHARNESS_MAX_DELIVER", default_value_t = 3)]
-    pub max_deliver: i64,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
     /// Also serve Validator.Evaluate (one direct, unqueued evaluation) over gRPC here, with
     /// health and reflection; harness documents come from the cluster's harness bucket.
     #[arg(long, env = "SELFHARNESS_GRPC")]
@@ -91,10 +87,24 @@ impl selfharness_server::HarnessStore for BucketStore {
     }
 }
 
-pub fn delivery(ack_wait_secs: u64, max_deliver: i64) -> Delivery {
-    Delivery {
-        ack_wait: Duration::from_secs(ack_wait_secs.max(1)),
-        max_deliver,
+/// How the bus redelivers jobs (every role that publishes or pulls jobs takes these).
+#[derive(Args)]
+pub struct DeliveryArgs {
+    /// Seconds a job may go without an ack (validators send progress acks while it runs) before
+    /// the bus redelivers it to another validator.
+    #[arg(long, env = "SELFHARNESS_ACK_WAIT_SECS", default_value_t = 30)]
+    pub ack_wait_secs: u64,
+    /// Deliveries of a job before it is dead-lettered (an infrastructure failure).
+    #[arg(long, env = "SELFHARNESS_MAX_DELIVER", default_value_t = 3)]
+    pub max_deliver: i64,
+}
+
+impl DeliveryArgs {
+    pub fn delivery(&self) -> Delivery {
+        Delivery {
+            ack_wait: Duration::from_secs(self.ack_wait_secs.max(1)),
+            max_deliver: self.max_deliver,
+        }
     }
 }
 
@@ -114,7 +124,7 @@ pub fn validator(args: ValidatorArgs) -> Result<ExitCode> {
     let cfg = WorkerConfig {
         name,
         concurrency: args.concurrency,
-        delivery: delivery(args.ack_wait_secs, args.max_deliver),
+        delivery: args.delivery.delivery(),
     };
     eprintln!(
         "validator {}: {} at once, model {}, NATS {}",
@@ -126,37 +136,26 @@ pub fn validator(args: ValidatorArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let client = selfharness_bus::connect(&args.nats).await?;
-        let grpc = match &args.grpc {
-            Some(addr) => {
-                let assets = selfharness_bus::assets(client.clone(), cfg.delivery).await?;
-                let svc = selfharness_server::ValidatorService::new(
-                    model.clone(),
-                    suite.clone(),
-                    dirs.clone(),
-                    Arc::new(BucketStore(assets.harnesses)),
-                )?;
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding --grpc {addr}"))?;
-                eprintln!("validator: gRPC on {}", listener.local_addr()?);
-                let services = selfharness_server::Services::new().validator(svc);
-                Some(tokio::spawn(selfharness_server::serve(
-                    listener,
-                    async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    },
-                    services,
-                )))
-            }
-            None => None,
-        };
-        let shutdown = async {
+        let shutdown = shared(async {
             let _ = tokio::signal::ctrl_c().await;
-        };
-        worker::run(client, suite, model, dirs, cfg, shutdown).await?;
-        if let Some(g) = grpc {
-            g.await??;
+        });
+        let mut services = selfharness_server::Services::new();
+        if args.grpc.is_some() {
+            let assets = selfharness_bus::assets(client.clone(), cfg.delivery).await?;
+            services = services.validator(selfharness_server::ValidatorService::new(
+                model.clone(),
+                suite.clone(),
+                dirs.clone(),
+                Arc::new(BucketStore(assets.harnesses)),
+            )?);
         }
+        let grpc = tokio::spawn({
+            let shutdown = shutdown.clone();
+            let addr = args.grpc.clone();
+            async move { serve_grpc("validator", addr.as_deref(), services, shutdown).await }
+        });
+        worker::run(client, suite, model, dirs, cfg, shutdown).await?;
+        grpc.await??;
         anyhow::Ok(())
     })
     .context("validator")?;
@@ -175,6 +174,30 @@ pub struct StageArgs {
     /// Also serve the stage over gRPC here (with health and reflection), e.g. 0.0.0.0:50052.
     #[arg(long, env = "SELFHARNESS_GRPC")]
     pub grpc: Option<String>,
+}
+
+/// A shutdown future every server of a process can wait on.
+type Shutdown = futures::future::Shared<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>;
+
+fn shared(f: impl Future<Output = ()> + Send + 'static) -> Shutdown {
+    let f: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(f);
+    futures::future::FutureExt::shared(f)
+}
+
+/// With `--grpc ADDR`: serve `services` (with health and reflection) there until `shutdown`.
+async fn serve_grpc(
+    what: &str,
+    addr: Option<&str>,
+    services: selfharness_server::Services,
+    shutdown: Shutdown,
+) -> Result<()> {
+    let Some(addr) = addr else { return Ok(()) };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding --grpc {addr}"))?;
+    eprintln!("{what}: gRPC on {}", listener.local_addr()?);
+    selfharness_server::serve(listener, shutdown, services).await?;
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM (what `docker stop` sends).
@@ -196,29 +219,15 @@ fn serve_stage<N, NF>(
     grpc: selfharness_server::Services,
 ) -> Result<ExitCode>
 where
-    N: FnOnce(
-        async_nats::Client,
-        futures::future::Shared<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
-    ) -> NF,
-    NF: std::future::Future<Output = selfharness_bus::Result<()>>,
+    N: FnOnce(async_nats::Client, Shutdown) -> NF,
+    NF: Future<Output = selfharness_bus::Result<()>>,
 {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let client = selfharness_bus::connect(&args.nats).await?;
         eprintln!("{what}: serving on NATS {}", args.nats);
-        let shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-            Box::pin(shutdown_signal());
-        let shutdown = futures::future::FutureExt::shared(shutdown);
-        let over_grpc = async {
-            if let Some(addr) = &args.grpc {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding --grpc {addr}"))?;
-                eprintln!("{what}: gRPC on {}", listener.local_addr()?);
-                selfharness_server::serve(listener, shutdown.clone(), grpc).await?;
-            }
-            anyhow::Ok(())
-        };
+        let shutdown = shared(shutdown_signal());
+        let over_grpc = serve_grpc(what, args.grpc.as_deref(), grpc, shutdown.clone());
         let over_nats = async {
             nats(client, shutdown.clone()).await?;
             anyhow::Ok(())
@@ -278,12 +287,8 @@ pub struct CoordinatorArgs {
     /// proposer` services) or `local` (in this process).
     #[arg(long, env = "SELFHARNESS_STAGES", default_value = "nats")]
     pub stages: String,
-    /// Seconds a job may go unacknowledged before it is redelivered.
-    #[arg(long, env = "SELFHARNESS_ACK_WAIT_SECS", default_value_t = 30)]
-    pub ack_wait_secs: u64,
-    /// Deliveries of a job before it is dead-lettered (an infrastructure failure).
-    #[arg(long, env = "SELFHARNESS_MAX_DELIVER", default_value_t = 3)]
-    pub max_deliver: i64,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -305,7 +310,7 @@ pub fn coordinator(args: CoordinatorArgs) -> Result<ExitCode> {
         suite,
         model_id: model.id(),
         runs_dir: args.runs.clone(),
-        delivery: delivery(args.ack_wait_secs, args.max_deliver),
+        delivery: args.delivery.delivery(),
         stages,
     };
     eprintln!(
@@ -336,31 +341,18 @@ pub fn coordinator(args: CoordinatorArgs) -> Result<ExitCode> {
     rt.block_on(async {
         let client = selfharness_bus::connect(&args.nats).await?;
         if let Some(hub) = hub {
-            tokio::spawn(bus_metrics(
-                client.clone(),
-                delivery(args.ack_wait_secs, args.max_deliver),
-                hub,
-            ));
+            tokio::spawn(bus_metrics(client.clone(), args.delivery.delivery(), hub));
         }
         let manager = RunManager::start(client.clone(), settings, on_logged).await?;
-        let shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-            Box::pin(shutdown_signal());
-        let shutdown = futures::future::FutureExt::shared(shutdown);
-        let grpc = async {
-            match &args.grpc {
-                Some(addr) => {
-                    let listener = tokio::net::TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("binding --grpc {addr}"))?;
-                    eprintln!("coordinator: gRPC on {}", listener.local_addr()?);
-                    let services = selfharness_server::Services::new()
-                        .service(CoordinatorRpc(manager.clone()).into_server());
-                    selfharness_server::serve(listener, shutdown.clone(), services).await?;
-                }
-                None => shutdown.clone().await,
-            }
-            anyhow::Ok(())
-        };
+        let shutdown = shared(shutdown_signal());
+        let services = selfharness_server::Services::new()
+            .service(CoordinatorRpc(manager.clone()).into_server());
+        let grpc = serve_grpc(
+            "coordinator",
+            args.grpc.as_deref(),
+            services,
+            shutdown.clone(),
+        );
         let nats = async {
             manager.serve_nats(client, shutdown.clone()).await?;
             anyhow::Ok(())

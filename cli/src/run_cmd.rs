@@ -94,14 +94,9 @@ pub struct RunArgs {
     /// miner and proposer) here, in this process (resumable with --resume).
     #[arg(long, requires = "nats")]
     pub local_coordinator: bool,
-    /// With --nats --local-coordinator: seconds a job may go unacknowledged before it is
-    /// redelivered.
-    #[arg(long, env = "SELFHARNESS_ACK_WAIT_SECS", default_value_t = 30)]
-    pub ack_wait_secs: u64,
-    /// With --nats --local-coordinator: deliveries of a job before it is dead-lettered (an
-    /// infrastructure failure).
-    #[arg(long, env = "SELFHARNESS_MAX_DELIVER", default_value_t = 3)]
-    pub max_deliver: i64,
+    /// With --nats --local-coordinator: how the bus redelivers jobs.
+    #[command(flatten)]
+    pub delivery: crate::roles::DeliveryArgs,
     /// Print events as JSON lines on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -314,7 +309,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 model.id(),
                 selfharness_proto::suite_digest(&suite)?,
                 run_dir.join("traces"),
-                crate::roles::delivery(args.ack_wait_secs, args.max_deliver),
+                args.delivery.delivery(),
             )
             .with_context(|| format!("connecting to NATS at {url}"))?,
         ),

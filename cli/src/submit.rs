@@ -105,14 +105,16 @@ pub fn submit(args: &RunArgs, url: &str) -> Result<ExitCode> {
     drop(log);
     let (champion, reason) =
         finished.with_context(|| format!("run {id}: the event stream ended before the run did"))?;
+    let data = selfharness_coordinator::report::load(&log_path)
+        .with_context(|| format!("reading {}", log_path.display()))?;
     let fetched = rt
-        .block_on(selfharness_bus::runs::fetch_cited_traces(url, &dir))
+        .block_on(client.fetch_cited_traces(&data, &dir))
         .unwrap_or_else(|e| {
             eprintln!("warning: traces not fetched: {e}");
             0
         });
     tracing::info!(traces = fetched, "cited traces fetched");
-    selfharness_bus::runs::write_report(&dir)
+    selfharness_coordinator::report::write_data(&dir, &data)
         .with_context(|| format!("writing the report in {}", dir.display()))?;
     println!(
         "final champion {champion} ({reason}); report: {}",

@@ -782,16 +782,12 @@ impl<'a> Coordinator<'a> {
         // fetch them lazily): ask the backend for each before writing the report.
         let data = report::load(&self.log_path()).map_err(Error::Log)?;
         for key in data.cited_traces().keys() {
-            let file = data
-                .trace_files
-                .get(key)
-                .cloned()
-                .unwrap_or_else(|| format!("{key}.json"));
+            let file = data.trace_file(key);
             if report::safe_name(&file) {
                 let _ = self.backend.trace_path(&file);
             }
         }
-        report::write(&self.run_dir, &self.log_path()).map_err(Error::Log)?;
+        report::write_data(&self.run_dir, &data).map_err(Error::Log)?;
         Ok(RunOutcome {
             champion: (*champion).clone(),
             reason,

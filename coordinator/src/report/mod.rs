@@ -375,6 +375,14 @@ impl RunData {
         out
     }
 
+    /// The file of trace `key` under the run's `traces/` (as its evaluation named it).
+    pub fn trace_file(&self, key: &str) -> String {
+        self.trace_files
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| format!("{key}.json"))
+    }
+
     /// Every trace the report cites as evidence: evaluation key → (generation, weakness id,
     /// step) citations.
     pub fn cited_traces(&self) -> BTreeMap<String, Vec<(u32, String, u32)>> {
@@ -432,11 +440,15 @@ pub fn load(log: &Path) -> std::io::Result<RunData> {
 /// Write `report.md`, `report.html`, `report.json` and the cited traces' pages into `dir`,
 /// from the event log at `log`.
 pub fn write(dir: &Path, log: &Path) -> std::io::Result<()> {
-    let data = load(log)?;
-    std::fs::write(dir.join("report.md"), md::render(&data))?;
-    let pages = trace_page::write_all(dir, &data)?;
-    std::fs::write(dir.join("report.html"), html::render(&data, &pages))?;
-    let json = serde_json::to_string_pretty(&Summary::of(&data)).map_err(std::io::Error::other)?;
+    write_data(dir, &load(log)?)
+}
+
+/// [`write`] from a log already folded into `data`.
+pub fn write_data(dir: &Path, data: &RunData) -> std::io::Result<()> {
+    std::fs::write(dir.join("report.md"), md::render(data))?;
+    let pages = trace_page::write_all(dir, data)?;
+    std::fs::write(dir.join("report.html"), html::render(data, &pages))?;
+    let json = serde_json::to_string_pretty(&Summary::of(data)).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("report.json"), json + "\n")
 }
 

@@ -30,11 +30,7 @@ pub type Cite = (u32, String, u32);
 pub fn write_all(dir: &Path, d: &RunData) -> std::io::Result<BTreeSet<String>> {
     let mut written = BTreeSet::new();
     for (key, cites) in d.cited_traces() {
-        let file = d
-            .trace_files
-            .get(&key)
-            .cloned()
-            .unwrap_or_else(|| format!("{key}.json"));
+        let file = d.trace_file(&key);
         if !safe_name(&key) || !safe_name(&file) {
             tracing::warn!(trace = %key, "not a plain file name; no trace page");
             continue;
